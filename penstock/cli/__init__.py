@@ -1,0 +1,78 @@
+"""The ``penstock`` command line. Subcommands are imported only when invoked, so ``--help`` and
+quick commands start fast and never import TensorFlow or Beam."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help). Integrations register here; nothing is imported
+# until the command runs.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("penstock.cli.run", "run", "Run a pipeline file locally."),
+    "runs": ("penstock.cli.inspect", "runs", "List runs with status and duration."),
+    "show": ("penstock.cli.inspect", "show", "Show a run: executions, timings, cache decisions, artifacts."),
+    "lineage": ("penstock.cli.inspect", "lineage", "Show an artifact's upstream and downstream lineage."),
+    "run-node": ("penstock.cli.run_node", "run_node", "Run one component of a pipeline run (used by orchestrators)."),
+    "serve": ("penstock.serving.cli", "serve", "Serve models over TF Serving's REST and gRPC APIs."),
+    "compile": ("penstock.cli.compile", "compile_pipeline", "Compile a pipeline for Kubeflow Pipelines or Airflow."),
+    "bless": ("penstock.cli.bless", "bless", "Force-bless a model, recorded with who, when and why."),
+    "report": ("penstock.cli.report", "report", "Write a self-contained HTML report of a run."),
+    "ui": ("penstock.cli.report", "ui", "Browse runs in a local web UI."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(name):
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: Any) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if not rows:
+            return
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    import importlib.util
+
+    module_name = COMMANDS[name][0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="penstock")
+def cli() -> None:
+    """penstock: production ML pipelines with typed components, ML Metadata and TF Serving."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    from penstock.errors import PenstockError
+
+    try:
+        cli.main(args=argv, prog_name="penstock", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except PenstockError as e:
+        click.secho(f"error: {e}", fg="red", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)

@@ -1,0 +1,110 @@
+"""``penstock runs``, ``penstock show`` and ``penstock lineage``: read what ML Metadata recorded."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import click
+
+from penstock import settings
+
+metadata_option = click.option(
+    "-m", "--metadata", "metadata", envvar="PENSTOCK_METADATA", default=None, metavar="PATH|URL",
+    help="Metadata store: a SQLite path or mysql://user:pw@host:port/db (default: $PENSTOCK_HOME/metadata.sqlite).",
+)
+
+
+def open_store(metadata: str | None) -> Any:
+    from penstock.errors import NotFoundError
+    from penstock.metadata import connection
+    from penstock.metadata.store import MetadataStore
+
+    spec = metadata or settings.default_metadata_path()
+    config = connection.parse(spec)
+    if isinstance(config, connection.SqliteConfig) and not os.path.exists(config.path):
+        raise NotFoundError(f"no metadata store at {config.path}: run a pipeline first, or pass --metadata")
+    return MetadataStore(config)
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, width=max(100, os.get_terminal_size().columns if os.isatty(1) else 160))
+
+
+@click.command()
+@metadata_option
+@click.option("--pipeline", "pipeline_name", default=None, help="Only runs of this pipeline.")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
+def runs(metadata: str | None, pipeline_name: str | None, limit: int) -> None:
+    """List runs, newest first, with status and duration."""
+    from rich.table import Table
+
+    store = open_store(metadata)
+    table = Table("run", "pipeline", "state", "started", "duration", "error")
+    for run in store.list_runs(pipeline_name)[:limit]:
+        style = {"COMPLETE": "green", "FAILED": "red", "RUNNING": "blue"}.get(run.state, "")
+        table.add_row(run.run_id, run.pipeline_name, f"[{style}]{run.state}[/]", _when(run.start_ms),
+                      _seconds(run.duration_s), (run.error or "")[:80])
+    _console().print(table)
+
+
+@click.command()
+@metadata_option
+@click.argument("run_id", required=False)
+def show(metadata: str | None, run_id: str | None) -> None:
+    """Show RUN_ID (default: the latest run): executions, timings, cache decisions and artifacts."""
+    from rich.table import Table
+
+    store = open_store(metadata)
+    run = store.get_run(run_id) if run_id else store.latest_run()
+    console = _console()
+    console.print(f"[bold]run {run.run_id}[/] of pipeline [bold]{run.pipeline_name}[/]: {run.state}, "
+                  f"started {_when(run.start_ms)}, {_seconds(run.duration_s)}")
+    if run.error:
+        console.print(f"[red]error:[/] {run.error}")
+    table = Table("execution", "component", "state", "duration", "cache decision", "outputs")
+    for record in store.run_executions(run.run_id):
+        _, outputs = store.execution_artifacts(record.id)
+        shown = "\n".join(
+            f"{key}: #{a.id} {a.TYPE_NAME} {a.uri}" for key, arts in outputs.items() for a in arts
+        )
+        style = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "red", "RUNNING": "blue"}.get(record.state, "")
+        decision = record.cache_decision or ""
+        if record.error:
+            decision = (decision + "\n" if decision else "") + f"[red]error: {record.error}[/]"
+        table.add_row(str(record.id), record.component_id, f"[{style}]{record.state}[/]",
+                      _seconds(record.duration_s), decision, shown)
+    console.print(table)
+
+
+@click.command()
+@metadata_option
+@click.argument("artifact_id", type=int)
+@click.option("--depth", default=20, show_default=True, help="How many hops to follow each way.")
+def lineage(metadata: str | None, artifact_id: int, depth: int) -> None:
+    """Show what ARTIFACT_ID was made from (upstream) and what was made from it (downstream)."""
+    from rich.tree import Tree
+
+    from penstock.metadata.lineage import Lineage
+
+    store = open_store(metadata)
+    graph = Lineage(store)
+    root = store.get_artifact(artifact_id)
+    console = _console()
+    for direction in ("upstream", "downstream"):
+        tree = Tree(f"[bold]{direction}[/] of #{root.id} {root.TYPE_NAME} {root.uri}")
+        graph.build_tree(tree, artifact_id, direction, depth)
+        console.print(tree)

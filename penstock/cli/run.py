@@ -1,0 +1,46 @@
+"""``penstock run PIPELINE_FILE``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--no-cache", is_flag=True, help="Execute every component, ignoring earlier results.")
+@click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
+              help="Resume a failed run (the latest if no id): skip what completed, start at the failure.")
+@click.option("--from", "from_node", metavar="COMPONENT", help="Start at this component (and run what depends on it).")
+@click.option("--to", "to_node", metavar="COMPONENT", help="Stop after this component (run only what it needs).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Components run in parallel at most.")
+@click.option("-v", "--verbose", is_flag=True, help="Show library logs and full tracebacks.")
+def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str | None, to_node: str | None,
+        workers: int | None, verbose: bool) -> None:
+    """Run the pipeline defined in PIPELINE_FILE on this machine."""
+    import os
+
+    if verbose:
+        os.environ["PENSTOCK_VERBOSE"] = "1"
+    import penstock._env  # noqa: F401  (before any user module can import TensorFlow)
+    from penstock.cli.progress import ConsoleProgress
+    from penstock.orchestrators.local.runner import LocalRunner
+    from penstock.pipelines.loader import load_pipeline
+
+    pipeline = load_pipeline(pipeline_file)
+    progress = ConsoleProgress([n.id for n in pipeline.order])
+    resume_arg: bool | str = False if resume is None else (True if resume == "latest" else resume)
+    with progress:
+        result = LocalRunner(max_workers=workers, observer=progress).run(
+            pipeline, resume=resume_arg, from_node=from_node, to_node=to_node, enable_cache=not no_cache
+        )
+    console = progress.console
+    style = "green" if result.succeeded else "red"
+    console.print(f"[{style}]run {result.run_id} {result.state.lower()}[/] in {result.duration_s:.1f} s")
+    if not result.succeeded:
+        for node_id, error in result.errors.items():
+            if not error.startswith("not run"):
+                console.print(f"[red]{node_id}[/]: {error}")
+        console.print(f"Fix the cause, then resume with: penstock run {pipeline_file} --resume {result.run_id}")
+        sys.exit(1)

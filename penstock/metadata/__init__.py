@@ -1,0 +1,1 @@
+"""ML Metadata access: connection configs and the store penstock records every run in."""

@@ -1,0 +1,423 @@
+"""ML Metadata, as penstock records it.
+
+Contexts: ``pipeline`` (one per pipeline name), ``pipeline_run`` (one per run, holding the run's
+state and timings) and ``node`` (one per pipeline component). Executions carry their state
+(RUNNING, COMPLETE, FAILED, CACHED), parameters, timings, cache key and error; artifacts carry
+uri, type, properties and state; INPUT and OUTPUT events link them, keyed by input/output name.
+All access goes through one lock: MLMD's Python client is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from penstock.errors import MetadataError, NotFoundError
+from penstock.metadata.connection import MetadataConfig
+from penstock.pipelines.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
+
+PIPELINE_CONTEXT = "pipeline"
+RUN_CONTEXT = "pipeline_run"
+NODE_CONTEXT = "node"
+
+_STATES = ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ExecutionRecord:
+    """A read-only view of one recorded execution."""
+
+    def __init__(self, proto: Any, type_name: str) -> None:
+        self.id: int = proto.id
+        self.type_name = type_name
+        self.state: str = _STATES[proto.last_known_state]
+        props = {k: _value_of(v) for k, v in proto.custom_properties.items()}
+        self.properties: dict[str, Any] = props
+        self.component_id: str = props.get("component_id", "")
+        self.run_id: str = props.get("run_id", "")
+        self.start_ms: int = int(props.get("start_ms", proto.create_time_since_epoch))
+        self.end_ms: int | None = int(props["end_ms"]) if "end_ms" in props else None
+        self.error: str | None = props.get("error")
+        self.cache_key_json: str | None = props.get("cache_key_json")
+        self.cache_decision: str | None = props.get("cache_decision")
+        self.parameters: dict[str, Any] = json.loads(props.get("parameters", "{}"))
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000
+
+
+class RunRecord:
+    def __init__(self, proto: Any) -> None:
+        props = {k: _value_of(v) for k, v in proto.custom_properties.items()}
+        self.context_id: int = proto.id
+        self.run_id: str = props.get("run_id", proto.name)
+        self.pipeline_name: str = props.get("pipeline_name", "")
+        self.state: str = props.get("state", "UNKNOWN")
+        self.start_ms: int = int(props.get("start_ms", proto.create_time_since_epoch))
+        self.end_ms: int | None = int(props["end_ms"]) if props.get("end_ms") else None
+        self.error: str | None = props.get("error") or None
+        self.node_ids: list[str] = json.loads(props.get("node_ids", "[]"))
+        self.properties = props
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000
+
+
+def _value_of(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def _set_value(target: Any, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        target[key].int_value = int(value)
+    elif isinstance(value, int):
+        target[key].int_value = value
+    elif isinstance(value, float):
+        target[key].double_value = value
+    elif isinstance(value, str):
+        target[key].string_value = value
+    else:
+        target[key].string_value = json.dumps(value, sort_keys=True, default=str)
+
+
+class MetadataStore:
+    """penstock's gateway to ML Metadata."""
+
+    def __init__(self, config: MetadataConfig) -> None:
+        self.config = config
+        self._lock = threading.RLock()
+        try:
+            from ml_metadata.metadata_store import metadata_store
+            from ml_metadata.proto import metadata_store_pb2
+        except ImportError as e:  # pragma: no cover - the lock file installs it
+            raise MetadataError(f"ml-metadata is not installed: {e}") from None
+        self._pb = metadata_store_pb2
+        self._ms = metadata_store
+        try:
+            self._store = metadata_store.MetadataStore(config.to_proto())
+        except Exception as e:
+            raise MetadataError(f"cannot open the metadata store {config.describe()}: {e}") from None
+        self._artifact_type_ids: dict[str, int] = {}
+        self._artifact_type_names: dict[int, str] = {}
+        self._execution_type_ids: dict[str, int] = {}
+        self._execution_type_names: dict[int, str] = {}
+        self._context_type_ids: dict[str, int] = {}
+        self._context_cache: dict[tuple[str, str], Any] = {}
+
+    # -- types ------------------------------------------------------------------------------
+    def register_standard_types(self) -> None:
+        with self._lock:
+            for cls in registered_artifact_types().values():
+                self._artifact_type_id(cls)
+            for name in (PIPELINE_CONTEXT, RUN_CONTEXT, NODE_CONTEXT):
+                self._context_type_id(name)
+
+    def _artifact_type_id(self, cls: type[Artifact]) -> int:
+        type_id = self._artifact_type_ids.get(cls.TYPE_NAME)
+        if type_id is None:
+            proto = self._pb.ArtifactType(name=cls.TYPE_NAME)
+            for name, kind in cls.PROPERTIES.items():
+                proto.properties[name] = getattr(self._pb, kind.value)
+            type_id = self._store.put_artifact_type(proto, can_add_fields=True)
+            self._artifact_type_ids[cls.TYPE_NAME] = type_id
+            self._artifact_type_names[type_id] = cls.TYPE_NAME
+        return type_id
+
+    def _artifact_type_name(self, type_id: int) -> str:
+        if type_id not in self._artifact_type_names:
+            for t in self._store.get_artifact_types():
+                self._artifact_type_names[t.id] = t.name
+                self._artifact_type_ids[t.name] = t.id
+        return self._artifact_type_names.get(type_id, "Artifact")
+
+    def _execution_type_id(self, name: str) -> int:
+        type_id = self._execution_type_ids.get(name)
+        if type_id is None:
+            type_id = self._store.put_execution_type(self._pb.ExecutionType(name=name), can_add_fields=True)
+            self._execution_type_ids[name] = type_id
+            self._execution_type_names[type_id] = name
+        return type_id
+
+    def _execution_type_name(self, type_id: int) -> str:
+        if type_id not in self._execution_type_names:
+            for t in self._store.get_execution_types():
+                self._execution_type_names[t.id] = t.name
+                self._execution_type_ids[t.name] = t.id
+        return self._execution_type_names.get(type_id, "")
+
+    def _context_type_id(self, name: str) -> int:
+        type_id = self._context_type_ids.get(name)
+        if type_id is None:
+            type_id = self._store.put_context_type(self._pb.ContextType(name=name), can_add_fields=True)
+            self._context_type_ids[name] = type_id
+        return type_id
+
+    def _context(self, type_name: str, name: str, properties: dict[str, Any] | None = None) -> Any:
+        key = (type_name, name)
+        cached = self._context_cache.get(key)
+        if cached is not None:
+            return cached
+        context = self._store.get_context_by_type_and_name(type_name, name)
+        if context is None:
+            context = self._pb.Context(type_id=self._context_type_id(type_name), name=name)
+            for k, v in (properties or {}).items():
+                _set_value(context.custom_properties, k, v)
+            [context.id] = self._store.put_contexts([context])
+        self._context_cache[key] = context
+        return context
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def _to_proto(self, artifact: Artifact) -> Any:
+        proto = self._pb.Artifact(type_id=self._artifact_type_id(type(artifact)), uri=artifact.uri)
+        if artifact.id is not None:
+            proto.id = artifact.id
+        proto.state = getattr(self._pb.Artifact, artifact.state.value)
+        for k, v in artifact.properties.items():
+            _set_value(proto.properties, k, v)
+        for k, v in artifact.custom_properties.items():
+            _set_value(proto.custom_properties, k, v)
+        return proto
+
+    def _from_proto(self, proto: Any) -> Artifact:
+        cls = artifact_class(self._artifact_type_name(proto.type_id))
+        state_name = self._pb.Artifact.State.Name(proto.state)
+        artifact = cls(
+            uri=proto.uri,
+            custom_properties={k: _value_of(v) for k, v in proto.custom_properties.items()},
+            id=proto.id,
+            state=ArtifactState[state_name] if state_name in ArtifactState.__members__ else ArtifactState.PENDING,
+            create_time_ms=proto.create_time_since_epoch,
+        )
+        for k, v in proto.properties.items():
+            if k in cls.PROPERTIES:
+                artifact.properties[k] = _value_of(v)
+        return artifact
+
+    def get_artifacts(self, ids: Iterable[int]) -> list[Artifact]:
+        ids = list(ids)
+        with self._lock:
+            protos = self._store.get_artifacts_by_id(ids)
+            return [self._from_proto(p) for p in protos]
+
+    def get_artifact(self, artifact_id: int) -> Artifact:
+        found = self.get_artifacts([artifact_id])
+        if not found:
+            raise NotFoundError(f"no artifact with id {artifact_id} in {self.config.describe()}")
+        return found[0]
+
+    def put_artifact(self, artifact: Artifact) -> None:
+        with self._lock:
+            [artifact.id] = self._store.put_artifacts([self._to_proto(artifact)])
+
+    def live_artifacts_of_type(self, pipeline_name: str, cls: type[Artifact]) -> list[Artifact]:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+            if context is None:
+                return []
+            type_id = self._artifact_type_id(cls)
+            protos = self._store.get_artifacts_by_context(context.id)
+            return [
+                self._from_proto(p)
+                for p in protos
+                if p.type_id == type_id and p.state == self._pb.Artifact.LIVE
+            ]
+
+    # -- runs ----------------------------------------------------------------------------------
+    def begin_run(self, pipeline_name: str, run_id: str, node_ids: list[str]) -> RunRecord:
+        with self._lock:
+            self.register_standard_types()
+            self._context(PIPELINE_CONTEXT, pipeline_name)
+            context = self._context(
+                RUN_CONTEXT,
+                run_id,
+                {
+                    "run_id": run_id,
+                    "pipeline_name": pipeline_name,
+                    "state": "RUNNING",
+                    "start_ms": now_ms(),
+                    "node_ids": json.dumps(node_ids),
+                },
+            )
+            return RunRecord(context)
+
+    def update_run(self, run_id: str, **properties: Any) -> None:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+            if context is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            for k, v in properties.items():
+                _set_value(context.custom_properties, k, "" if v is None else v)
+            self._store.put_contexts([context])
+            self._context_cache[(RUN_CONTEXT, run_id)] = context
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+        if context is None:
+            raise NotFoundError(f"no run {run_id!r} in {self.config.describe()} (see `penstock runs`)")
+        return RunRecord(context)
+
+    def list_runs(self, pipeline_name: str | None = None) -> list[RunRecord]:
+        with self._lock:
+            contexts = self._store.get_contexts_by_type(RUN_CONTEXT)
+        runs = [RunRecord(c) for c in contexts]
+        if pipeline_name:
+            runs = [r for r in runs if r.pipeline_name == pipeline_name]
+        return sorted(runs, key=lambda r: r.start_ms, reverse=True)
+
+    def latest_run(self, pipeline_name: str | None = None) -> RunRecord:
+        runs = self.list_runs(pipeline_name)
+        if not runs:
+            raise NotFoundError(f"no runs recorded in {self.config.describe()}")
+        return runs[0]
+
+    # -- executions ----------------------------------------------------------------------------
+    def _contexts_for(self, pipeline_name: str, run_id: str, node_id: str) -> list[Any]:
+        return [
+            self._context(PIPELINE_CONTEXT, pipeline_name),
+            self._context(RUN_CONTEXT, run_id),
+            self._context(NODE_CONTEXT, f"{pipeline_name}.{node_id}"),
+        ]
+
+    def _events(self, inputs: dict[str, list[Artifact]], outputs: dict[str, Artifact]) -> list[tuple[Any, Any]]:
+        pairs = []
+        for direction, groups in ((self._pb.Event.INPUT, inputs), (self._pb.Event.OUTPUT, {k: [a] for k, a in outputs.items()})):
+            for key, artifacts in groups.items():
+                for index, artifact in enumerate(artifacts):
+                    event = self._pb.Event(type=direction)
+                    event.path.steps.add().key = key
+                    event.path.steps.add().index = index
+                    pairs.append((self._to_proto(artifact), event))
+        return pairs
+
+    def record_execution(
+        self,
+        *,
+        pipeline_name: str,
+        run_id: str,
+        node_id: str,
+        type_name: str,
+        state: str,
+        inputs: dict[str, list[Artifact]],
+        outputs: dict[str, Artifact],
+        properties: dict[str, Any],
+    ) -> int:
+        """Write a new execution with its events; new output artifacts get ids."""
+        with self._lock:
+            execution = self._pb.Execution(
+                type_id=self._execution_type_id(type_name),
+                last_known_state=getattr(self._pb.Execution, state),
+            )
+            props = {"component_id": node_id, "run_id": run_id, "pipeline_name": pipeline_name, **properties}
+            props.setdefault("start_ms", now_ms())
+            for k, v in props.items():
+                _set_value(execution.custom_properties, k, v)
+            events = self._events(inputs, outputs)
+            execution_id, artifact_ids, _ = self._store.put_execution(
+                execution, events, self._contexts_for(pipeline_name, run_id, node_id),
+                reuse_context_if_already_exist=True,
+            )
+            output_protos = len(events) - len(outputs)
+            for artifact, artifact_id in zip(outputs.values(), artifact_ids[output_protos:]):
+                artifact.id = artifact_id
+            return int(execution_id)
+
+    def finish_execution(
+        self,
+        execution_id: int,
+        *,
+        pipeline_name: str,
+        run_id: str,
+        node_id: str,
+        state: str,
+        outputs: dict[str, Artifact],
+        properties: dict[str, Any],
+    ) -> None:
+        """Move an execution to its final state and record its outputs, in one transaction.
+
+        Outputs are first written here, already LIVE: an artifact never exists in the store
+        before its files are published."""
+        with self._lock:
+            [execution] = self._store.get_executions_by_id([execution_id])
+            execution.last_known_state = getattr(self._pb.Execution, state)
+            for k, v in {"end_ms": now_ms(), **properties}.items():
+                _set_value(execution.custom_properties, k, v)
+            pairs = []
+            for key, artifact in outputs.items():
+                event = None
+                if artifact.id is None:  # first appearance: link it to its producer
+                    event = self._pb.Event(type=self._pb.Event.OUTPUT)
+                    event.path.steps.add().key = key
+                    event.path.steps.add().index = 0
+                pairs.append((self._to_proto(artifact), event))
+            _, artifact_ids, _ = self._store.put_execution(
+                execution, pairs, self._contexts_for(pipeline_name, run_id, node_id),
+                reuse_context_if_already_exist=True,
+            )
+            for artifact, artifact_id in zip(outputs.values(), artifact_ids):
+                artifact.id = artifact_id
+
+    def _records(self, protos: list[Any]) -> list[ExecutionRecord]:
+        return [ExecutionRecord(p, self._execution_type_name(p.type_id)) for p in protos]
+
+    def run_executions(self, run_id: str) -> list[ExecutionRecord]:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+            if context is None:
+                raise NotFoundError(f"no run {run_id!r} (see `penstock runs`)")
+            records = self._records(self._store.get_executions_by_context(context.id))
+        return sorted(records, key=lambda e: e.id)
+
+    def node_executions(self, pipeline_name: str, node_id: str) -> list[ExecutionRecord]:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(NODE_CONTEXT, f"{pipeline_name}.{node_id}")
+            if context is None:
+                return []
+            return sorted(self._records(self._store.get_executions_by_context(context.id)), key=lambda e: e.id)
+
+    def pipeline_executions(self, pipeline_name: str) -> list[ExecutionRecord]:
+        with self._lock:
+            context = self._store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+            if context is None:
+                return []
+            return self._records(self._store.get_executions_by_context(context.id))
+
+    def get_execution(self, execution_id: int) -> ExecutionRecord:
+        with self._lock:
+            protos = self._store.get_executions_by_id([execution_id])
+            if not protos:
+                raise NotFoundError(f"no execution {execution_id}")
+            return self._records(protos)[0]
+
+    def execution_artifacts(self, execution_id: int) -> tuple[dict[str, list[Artifact]], dict[str, list[Artifact]]]:
+        """(inputs, outputs) of an execution, keyed by input/output name, in event order."""
+        with self._lock:
+            events = self._store.get_events_by_execution_ids([execution_id])
+            artifacts = {a.id: a for a in self.get_artifacts({e.artifact_id for e in events})}
+        inputs: dict[str, list[Artifact]] = {}
+        outputs: dict[str, list[Artifact]] = {}
+        for event in sorted(events, key=lambda e: [s.index for s in e.path.steps if s.HasField("index")] or [0]):
+            key = next((s.key for s in event.path.steps if s.HasField("key")), "")
+            target = inputs if event.type in (self._pb.Event.INPUT, self._pb.Event.DECLARED_INPUT) else outputs
+            if event.artifact_id in artifacts:
+                target.setdefault(key, []).append(artifacts[event.artifact_id])
+        return inputs, outputs
+
+    def artifact_events(self, artifact_id: int) -> list[tuple[str, int]]:
+        """(INPUT|OUTPUT, execution id) for every event touching an artifact."""
+        with self._lock:
+            events = self._store.get_events_by_artifact_ids([artifact_id])
+        return [(self._pb.Event.Type.Name(e.type), e.execution_id) for e in events]
+
+    def update_artifact(self, artifact: Artifact) -> None:
+        with self._lock:
+            self._store.put_artifacts([self._to_proto(artifact)])

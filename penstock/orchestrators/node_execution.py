@@ -1,0 +1,292 @@
+"""Executes one pipeline node inside a run: resolve, consult the cache, run, publish, record.
+
+Shared by every orchestrator: the local runner calls it from worker threads, the Kubeflow and
+Airflow tasks call it through ``python -m penstock run-node``. Output files are written to a
+staging directory and renamed into place only after the executor returned; the artifacts are
+recorded in ML Metadata, LIVE, in the same transaction that completes the execution. A process
+killed mid-write therefore leaves a RUNNING execution and no artifact at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from penstock.errors import ExecutionError, PenstockError, ValidationGateError
+from penstock.metadata.store import MetadataStore, now_ms
+from penstock.pipelines.artifact import Artifact, ArtifactState
+from penstock.pipelines.cache import CacheKey
+from penstock.pipelines.component import Component, Node
+from penstock.pipelines.context import ExecutorContext
+from penstock.pipelines.pipeline import Pipeline
+from penstock.pipelines.resolver import Resolver
+from penstock.pipelines.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
+
+COMPLETE, CACHED, FAILED, SKIPPED, REUSED = "COMPLETE", "CACHED", "FAILED", "SKIPPED", "REUSED"
+SUCCEEDED = (COMPLETE, CACHED, REUSED)
+
+
+@dataclasses.dataclass
+class NodeOutcome:
+    node_id: str
+    state: str
+    outputs: dict[str, list[Artifact]] = dataclasses.field(default_factory=dict)
+    execution_id: int | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+    cache_decision: str = ""
+    attempts: int = 0
+    retryable: bool = False  # a runtime failure; user mistakes are never retried
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state in SUCCEEDED
+
+
+class NodeExecutor:
+    """Runs nodes of one pipeline run. Thread-safe: the store serializes metadata access."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        pipeline: Pipeline,
+        run_id: str,
+        *,
+        enable_cache: bool = True,
+        on_attempt_failed: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.enable_cache = enable_cache and pipeline.enable_cache
+        self.on_attempt_failed = on_attempt_failed
+        self._cache_index: dict[tuple[str, str], int] | None = None
+
+    # -- entry point --------------------------------------------------------------------------
+    def execute(self, node: Node, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
+        started = time.perf_counter()
+        if isinstance(node, Resolver):
+            outcome = self._resolve(node, inputs)
+        elif isinstance(node, Component):
+            outcome = self._run_component(node, inputs)
+        else:  # pragma: no cover - Pipeline validation admits only these
+            raise TypeError(f"cannot execute {node!r}")
+        outcome.duration_s = time.perf_counter() - started
+        return outcome
+
+    # -- resolvers ----------------------------------------------------------------------------
+    def _resolve(self, node: Resolver, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
+        candidates: dict[str, list[Artifact]] = {}
+        for key, channel in node.inputs.items():
+            if channel.producer is None:
+                candidates[key] = self.store.live_artifacts_of_type(self.pipeline.name, channel.type)
+            else:
+                candidates[key] = inputs.get(key, [])
+        resolved = node.strategy.resolve(self.store, candidates)
+        execution_id = self.store.record_execution(
+            pipeline_name=self.pipeline.name,
+            run_id=self.run_id,
+            node_id=node.id,
+            type_name=node.type_name,
+            state=COMPLETE,
+            inputs=resolved,
+            outputs={},
+            properties={"end_ms": now_ms(), "resolved": {k: [a.id for a in v] for k, v in resolved.items()}},
+        )
+        return NodeOutcome(node.id, COMPLETE, resolved, execution_id, cache_decision="resolver: never cached")
+
+    # -- cache ----------------------------------------------------------------------------------
+    def cache_key(self, node: Component, inputs: dict[str, list[Artifact]]) -> CacheKey:
+        policy = node.cache_policy
+        code: dict[str, str] = {}
+        if policy.include_user_code:
+            code = fingerprint_files([source_file_of_ref(ref) for ref in node.user_code_refs()])
+        beam_args = policy.relevant_beam_args(self.beam_args(node)) if node.USES_BEAM else []
+        return CacheKey(
+            component_type=node.type_name,
+            component_version=node.VERSION,
+            parameters=node.parameters,
+            input_artifact_ids={k: [a.id for a in v if a.id is not None] for k, v in sorted(inputs.items())},
+            user_code=code,
+            beam_args=beam_args,
+        )
+
+    def beam_args(self, node: Component) -> list[str]:
+        return list(node.beam_pipeline_args if node.beam_pipeline_args is not None else self.pipeline.beam_pipeline_args)
+
+    def _find_cached(self, node: Component, key: CacheKey) -> tuple[int, dict[str, Artifact]] | None:
+        for record in reversed(self.store.node_executions(self.pipeline.name, node.id)):
+            if record.state not in (COMPLETE, CACHED) or record.properties.get("cache_key") != key.digest:
+                continue
+            _, outputs = self.store.execution_artifacts(record.id)
+            flat = {k: v[0] for k, v in outputs.items() if v}
+            usable = set(flat) == set(node.SPEC.outputs) and all(
+                a.state is ArtifactState.LIVE and os.path.exists(a.uri) for a in flat.values()
+            )
+            if usable:
+                return record.id, flat
+        return None
+
+    def _miss_reason(self, node: Component, key: CacheKey) -> str:
+        history = [
+            r for r in self.store.node_executions(self.pipeline.name, node.id)
+            if r.cache_key_json and r.state in (COMPLETE, CACHED)
+        ]
+        if not history:
+            return "miss: no earlier successful execution of this component"
+        latest = history[-1]
+        reasons = key.differences(CacheKey.from_json(latest.cache_key_json or "{}"))
+        if not reasons:
+            return f"miss: the outputs of execution {latest.id} are no longer available"
+        return f"miss (vs execution {latest.id}): " + "; ".join(reasons)
+
+    # -- components -----------------------------------------------------------------------------
+    def _run_component(self, node: Component, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
+        try:
+            key = self.cache_key(node, inputs)
+        except PenstockError as e:
+            return self._record_failure(node, inputs, str(e))
+        base_props = {"cache_key": key.digest, "cache_key_json": key.to_json(), "parameters": node.parameters}
+        if self.enable_cache and node.cache_policy.enabled:
+            hit = self._find_cached(node, key)
+            if hit is not None:
+                source_id, outputs = hit
+                decision = f"hit: reused the outputs of execution {source_id}"
+                execution_id = self.store.record_execution(
+                    pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+                    type_name=node.type_name, state=CACHED, inputs=inputs, outputs=outputs,
+                    properties={**base_props, "cache_decision": decision, "end_ms": now_ms(), "cached_from": source_id},
+                )
+                return NodeOutcome(node.id, CACHED, {k: [a] for k, a in outputs.items()}, execution_id, cache_decision=decision)
+            decision = self._miss_reason(node, key)
+        else:
+            decision = "disabled: " + ("caching is off for this run" if not self.enable_cache else "caching is off for this component")
+
+        policy = node.retry_policy
+        wait = policy.backoff_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._attempt(node, inputs, {**base_props, "cache_decision": decision, "attempt": attempt})
+            outcome.attempts = attempt
+            outcome.cache_decision = decision
+            if not (outcome.retryable and attempt < policy.max_attempts):
+                return outcome
+            if self.on_attempt_failed:
+                self.on_attempt_failed(node.id, attempt, outcome.error or "")
+            time.sleep(wait)
+            wait = min(wait * policy.backoff_multiplier, policy.max_backoff_seconds)
+
+    def _record_failure(self, node: Component, inputs: dict[str, list[Artifact]], error: str) -> NodeOutcome:
+        execution_id = self.store.record_execution(
+            pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id, type_name=node.type_name,
+            state=FAILED, inputs=inputs, outputs={}, properties={"error": error, "end_ms": now_ms()},
+        )
+        return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error)
+
+    def _attempt(self, node: Component, inputs: dict[str, list[Artifact]], props: dict[str, Any]) -> NodeOutcome:
+        execution_id = self.store.record_execution(
+            pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+            type_name=node.type_name, state="RUNNING", inputs=inputs, outputs={}, properties=props,
+        )
+        root = self.pipeline.pipeline_root
+        staging_root = os.path.join(root, ".staging", str(execution_id))
+        tmp_dir = os.path.join(root, ".tmp", str(execution_id))
+        outputs: dict[str, Artifact] = {}
+        for key, spec in node.SPEC.outputs.items():
+            artifact = spec.type()
+            artifact.uri = os.path.join(staging_root, key)
+            os.makedirs(artifact.uri, exist_ok=True)
+            outputs[key] = artifact
+        os.makedirs(tmp_dir, exist_ok=True)
+        ctx = ExecutorContext(
+            pipeline_name=self.pipeline.name, run_id=self.run_id, component_id=node.id,
+            execution_id=execution_id, inputs=inputs, outputs=outputs, parameters=dict(node.parameters),
+            beam_pipeline_args=self.beam_args(node), tmp_dir=tmp_dir, pipeline_root=root,
+            metadata_config=self.pipeline.metadata,
+        )
+        error: str | None = None
+        user_error = False
+        gate: ValidationGateError | None = None
+        try:
+            node.executor_fn()(ctx)
+        except ValidationGateError as e:
+            gate = e
+        except PenstockError as e:
+            error, user_error = str(e), not isinstance(e, ExecutionError)
+            props["traceback"] = traceback.format_exc()[-8000:]
+        except Exception as e:
+            error = describe_user_exception(e)
+            props["traceback"] = traceback.format_exc()[-8000:]
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+        if error is not None:
+            shutil.rmtree(staging_root, ignore_errors=True)
+            self.store.finish_execution(
+                execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+                state=FAILED, outputs={}, properties={**props, "error": error},
+            )
+            return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error, retryable=not user_error)
+
+        self._publish(node, execution_id, outputs)
+        shutil.rmtree(staging_root, ignore_errors=True)
+        state = FAILED if gate is not None else COMPLETE
+        final_props = {**props, "error": str(gate)} if gate is not None else props
+        self.store.finish_execution(
+            execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+            state=state, outputs=outputs, properties=final_props,
+        )
+        published = {k: [a] for k, a in outputs.items()}
+        if gate is not None:
+            return NodeOutcome(node.id, FAILED, published, execution_id, error=str(gate))
+        return NodeOutcome(node.id, COMPLETE, published, execution_id)
+
+    def _publish(self, node: Component, execution_id: int, outputs: dict[str, Artifact]) -> None:
+        """Move each output from staging to its final uri with one rename: readers of the final
+        location see nothing or everything."""
+        for key, artifact in outputs.items():
+            final = os.path.join(self.pipeline.pipeline_root, node.id, key, str(execution_id))
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if os.path.exists(final):  # left by an interrupted earlier attempt with this id
+                shutil.rmtree(final)
+            os.rename(artifact.uri, final)
+            artifact.uri = final
+            artifact.state = ArtifactState.LIVE
+
+
+def inputs_from_outputs(node: Node, produced: dict[str, dict[str, list[Artifact]]]) -> dict[str, list[Artifact]]:
+    """A node's inputs, taken from the outputs its upstream nodes produced in this run."""
+    inputs: dict[str, list[Artifact]] = {}
+    for key, channel in node.inputs.items():
+        if channel.producer is not None and channel.output_key is not None:
+            inputs[key] = list(produced.get(channel.producer.id, {}).get(channel.output_key, []))
+    return inputs
+
+
+def latest_outputs(
+    store: MetadataStore, pipeline_name: str, node_id: str, run_id: str | None = None
+) -> dict[str, list[Artifact]] | None:
+    """Outputs of a node's latest successful execution (in ``run_id`` if given), or None.
+
+    For resolvers, the artifacts they resolved."""
+    for record in reversed(store.node_executions(pipeline_name, node_id)):
+        if run_id is not None and record.run_id != run_id:
+            continue
+        if record.state not in (COMPLETE, CACHED):
+            continue
+        inputs, outputs = store.execution_artifacts(record.id)
+        if "resolved" in record.properties:
+            return inputs
+        return outputs
+    return None
+
+
+def raise_for_failure(outcome: NodeOutcome) -> None:
+    if outcome.state == FAILED:
+        raise ExecutionError(outcome.node_id, outcome.error or "failed")

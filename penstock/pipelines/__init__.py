@@ -1,0 +1,1 @@
+"""The pipeline DSL: artifacts, channels, components, resolvers, pipelines, cache and retry policies."""

@@ -1,0 +1,107 @@
+"""Caching as explicit data.
+
+A ``CacheKey`` lists everything that can change an execution's result: the component type and
+version, its parameters, the identities of its input artifacts, the source of the user code it
+runs (the module file and every user module it imports), and the runner arguments that change
+results. Two executions with equal keys produce interchangeable outputs. The key's fields are
+stored with each execution, so ``penstock show`` can say which field changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+# Beam flags that change how fast a pipeline runs, never what it computes.
+RESULT_NEUTRAL_BEAM_FLAGS: tuple[str, ...] = (
+    "--direct_num_workers",
+    "--direct_running_mode",
+    "--job_name",
+    "--temp_location",
+    "--staging_location",
+    "--num_workers",
+    "--max_num_workers",
+    "--machine_type",
+    "--worker_machine_type",
+    "--parallelism",
+    "--job_endpoint",
+    "--environment_type",
+    "--environment_config",
+    "--experiments",
+    "--region",
+    "--project",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachePolicy:
+    """How a component's executions are cached.
+
+    ``enabled``: reuse outputs of an earlier execution with the same key.
+    ``include_user_code``: fingerprint user code (turn off only for code that never changes).
+    ``ignored_beam_flags``: runner flags left out of the key because they cannot change results.
+    """
+
+    enabled: bool = True
+    include_user_code: bool = True
+    ignored_beam_flags: tuple[str, ...] = RESULT_NEUTRAL_BEAM_FLAGS
+
+    def relevant_beam_args(self, args: list[str]) -> list[str]:
+        kept = []
+        for arg in args:
+            flag = arg.split("=", 1)[0]
+            if flag not in self.ignored_beam_flags:
+                kept.append(arg)
+        return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheKey:
+    component_type: str
+    component_version: str
+    parameters: dict[str, Any]
+    input_artifact_ids: dict[str, list[int]]
+    user_code: dict[str, str]
+    beam_args: list[str]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, text: str) -> CacheKey:
+        return cls(**json.loads(text))
+
+    def differences(self, earlier: CacheKey) -> list[str]:
+        """Human-readable reasons why ``earlier`` does not match this key."""
+        reasons = []
+        if self.component_type != earlier.component_type:
+            reasons.append(f"component type {earlier.component_type} -> {self.component_type}")
+        if self.component_version != earlier.component_version:
+            reasons.append(f"component version {earlier.component_version} -> {self.component_version}")
+        for name in sorted(set(self.parameters) | set(earlier.parameters)):
+            old, new = earlier.parameters.get(name), self.parameters.get(name)
+            if old != new:
+                reasons.append(f"parameter {name}: {_short(old)} -> {_short(new)}")
+        for name in sorted(set(self.input_artifact_ids) | set(earlier.input_artifact_ids)):
+            old_ids, new_ids = earlier.input_artifact_ids.get(name), self.input_artifact_ids.get(name)
+            if old_ids != new_ids:
+                reasons.append(f"input {name}: artifacts {old_ids} -> {new_ids}")
+        for path in sorted(set(self.user_code) | set(earlier.user_code)):
+            old_hash, new_hash = earlier.user_code.get(path), self.user_code.get(path)
+            if old_hash != new_hash:
+                change = "added" if old_hash is None else "removed" if new_hash is None else "changed"
+                reasons.append(f"user code {change}: {path}")
+        if self.beam_args != earlier.beam_args:
+            reasons.append(f"beam args {earlier.beam_args} -> {self.beam_args}")
+        return reasons
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."

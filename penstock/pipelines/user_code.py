@@ -1,0 +1,221 @@
+"""Loading and fingerprinting user code.
+
+The cache key of a component that runs user code covers the source of the module it names AND
+every user module that module imports, transitively: editing a helper imported by a
+``preprocessing_fn`` invalidates Transform. "User module" means a source file outside the
+Python installation, site-packages and penstock itself; imports are found by reading the source
+(``ast``), never by executing it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import sysconfig
+import threading
+import traceback
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from penstock.errors import UserCodeError
+
+_lock = threading.Lock()
+_file_memo: dict[tuple[str, int, int], tuple[str, list[str]]] = {}
+_loaded_files: dict[str, tuple[int, ModuleType]] = {}
+
+
+def _system_roots() -> tuple[str, ...]:
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            roots.add(path)
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # penstock itself
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+_SYSTEM_ROOTS = _system_roots()
+
+
+def is_user_file(path: str) -> bool:
+    real = os.path.realpath(path)
+    return real.endswith(".py") and not real.startswith(_SYSTEM_ROOTS) and "site-packages" not in real
+
+
+def _find_module_file(name: str, search_paths: list[str]) -> str | None:
+    """Locate the source of ``name`` without importing it."""
+    parts = name.split(".")
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(parts[0], search_paths)
+        for part in parts[1:]:
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(part, list(spec.submodule_search_locations))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    return spec.origin
+
+
+def _package_of(path: str) -> tuple[str, str]:
+    """(package name, sys.path root) of a file, walking up through __init__.py files."""
+    directory = os.path.dirname(path)
+    parts: list[str] = []
+    while os.path.exists(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    return ".".join(parts), directory
+
+
+def _imports_of(path: str, source: bytes) -> list[str]:
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as e:
+        raise UserCodeError(f"{path}, line {e.lineno}: syntax error: {e.msg}") from None
+    package, root = _package_of(path)
+    search = [os.path.dirname(path), root, *sys.path]
+    found: list[str] = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg_parts = package.split(".") if package else []
+                if node.level > 1:
+                    pkg_parts = pkg_parts[: len(pkg_parts) - node.level + 1]
+                base = ".".join([*pkg_parts, base] if base else pkg_parts)
+            names = [base] if base else []
+            names += [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+        for name in names:
+            origin = _find_module_file(name, search)
+            if origin and is_user_file(origin):
+                found.append(os.path.realpath(origin))
+    return found
+
+
+def _scan(path: str) -> tuple[str, list[str]]:
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        hit = _file_memo.get(key)
+    if hit is not None:
+        return hit
+    with open(path, "rb") as f:
+        source = f.read()
+    result = (hashlib.sha256(source).hexdigest(), _imports_of(path, source))
+    with _lock:
+        _file_memo[key] = result
+    return result
+
+
+def fingerprint_files(roots: list[str]) -> dict[str, str]:
+    """sha256 of each root file and every user module it imports, transitively.
+
+    Keys are paths relative to the current directory when below it, so a project checked out
+    elsewhere keeps its cache keys.
+    """
+    result: dict[str, str] = {}
+    pending = [os.path.realpath(r) for r in roots]
+    seen: set[str] = set()
+    cwd = os.path.realpath(os.getcwd()) + os.sep
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if not os.path.exists(path):
+            raise UserCodeError(f"user module file {path} does not exist")
+        digest, imports = _scan(path)
+        shown = path[len(cwd):] if path.startswith(cwd) else path
+        result[shown] = digest
+        pending.extend(imports)
+    return result
+
+
+def source_file_of_ref(ref: str) -> str:
+    """The file behind a user-code reference: a ``.py`` path or ``package.module[.function]``."""
+    if ref.endswith(".py") or os.sep in ref:
+        return ref
+    parts = ref.split(".")
+    for cut in range(len(parts), 0, -1):
+        origin = _find_module_file(".".join(parts[:cut]), [os.getcwd(), *sys.path])
+        if origin:
+            return origin
+    raise UserCodeError(f"cannot find the module of {ref!r} on sys.path ({os.getcwd()} included)")
+
+
+def load_module_file(path: str) -> ModuleType:
+    """Import a user module file, naming it after the file; its directory joins sys.path so
+    sibling helper modules import as they would when run directly."""
+    path = os.path.realpath(path)
+    if not os.path.isfile(path):
+        raise UserCodeError(f"module file {path} does not exist")
+    mtime = os.stat(path).st_mtime_ns
+    with _lock:
+        cached = _loaded_files.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        directory = os.path.dirname(path)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = "penstock_user_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UserCodeError(f"{path} is not an importable Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as e:
+            sys.modules.pop(name, None)
+            raise UserCodeError(f"{e.filename or path}, line {e.lineno}: syntax error: {e.msg}") from None
+        except Exception as e:
+            sys.modules.pop(name, None)
+            raise UserCodeError(f"importing {path} failed: {describe_user_exception(e)}") from e
+        _loaded_files[path] = (mtime, module)
+        return module
+
+
+def load_callable(ref: str, what: str = "function") -> Callable[..., Any]:
+    """Resolve ``package.module.function`` (or ``path/to/file.py:function``)."""
+    if ":" in ref:
+        module_ref, _, attr = ref.partition(":")
+        module = load_module_file(module_ref) if module_ref.endswith(".py") else _import(module_ref, what)
+    else:
+        module_ref, _, attr = ref.rpartition(".")
+        if not module_ref:
+            raise UserCodeError(f"{what} {ref!r} must be written as 'package.module.function'")
+        module = _import(module_ref, what)
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise UserCodeError(f"{what}: module {module_ref!r} has no callable {attr!r}")
+    return fn
+
+
+def _import(name: str, what: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as e:
+        raise UserCodeError(f"{what}: {e.filename}, line {e.lineno}: syntax error: {e.msg}") from None
+    except ImportError as e:
+        raise UserCodeError(f"{what}: cannot import {name!r}: {e}") from None
+
+
+def describe_user_exception(error: BaseException) -> str:
+    """``file:line in function: Type: message`` of the innermost frame in user code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    user_frames = [f for f in frames if is_user_file(f.filename)]
+    where = ""
+    if user_frames:
+        f = user_frames[-1]
+        where = f"{f.filename}:{f.lineno} in {f.name}: "
+    return f"{where}{type(error).__name__}: {error}"
