@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from penstock.errors import ExecutionError, PenstockError, ValidationGateError
-from penstock.metadata.store import MetadataStore, now_ms
+from penstock.metadata.store import ExecutionRecord, MetadataStore, now_ms
 from penstock.pipelines.artifact import Artifact, ArtifactState
 from penstock.pipelines.cache import CacheKey
 from penstock.pipelines.component import Component, Node
@@ -59,15 +60,35 @@ class NodeExecutor:
         *,
         enable_cache: bool = True,
         on_attempt_failed: Callable[[str, int, str], None] | None = None,
+        defer_cached_records: bool = False,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.run_id = run_id
         self.enable_cache = enable_cache and pipeline.enable_cache
         self.on_attempt_failed = on_attempt_failed
-        self._cache_index: dict[tuple[str, str], int] | None = None
+        self.defer_cached_records = defer_cached_records
+        self._deferred: list[dict[str, Any]] = []
+        self._history_index: dict[str, list[ExecutionRecord]] | None = None
+        self._lock = threading.Lock()
 
     # -- entry point --------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write CACHED executions held back by ``defer_cached_records``, in one batch."""
+        with self._lock:
+            pending, self._deferred = self._deferred, []
+        self.store.record_cached_executions(pending)
+
+    def history(self, node_id: str) -> list[ExecutionRecord]:
+        """Executions of ``node_id`` recorded before this run, oldest first (read once per run)."""
+        with self._lock:
+            if self._history_index is None:
+                index: dict[str, list[ExecutionRecord]] = {}
+                for record in sorted(self.store.pipeline_executions(self.pipeline.name), key=lambda r: r.id):
+                    index.setdefault(record.component_id, []).append(record)
+                self._history_index = index
+            return self._history_index.get(node_id, [])
+
     def execute(self, node: Node, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
         started = time.perf_counter()
         if isinstance(node, Resolver):
@@ -120,7 +141,7 @@ class NodeExecutor:
         return list(node.beam_pipeline_args if node.beam_pipeline_args is not None else self.pipeline.beam_pipeline_args)
 
     def _find_cached(self, node: Component, key: CacheKey) -> tuple[int, dict[str, Artifact]] | None:
-        for record in reversed(self.store.node_executions(self.pipeline.name, node.id)):
+        for record in reversed(self.history(node.id)):
             if record.state not in (COMPLETE, CACHED) or record.properties.get("cache_key") != key.digest:
                 continue
             _, outputs = self.store.execution_artifacts(record.id)
@@ -133,10 +154,7 @@ class NodeExecutor:
         return None
 
     def _miss_reason(self, node: Component, key: CacheKey) -> str:
-        history = [
-            r for r in self.store.node_executions(self.pipeline.name, node.id)
-            if r.cache_key_json and r.state in (COMPLETE, CACHED)
-        ]
+        history = [r for r in self.history(node.id) if r.cache_key_json and r.state in (COMPLETE, CACHED)]
         if not history:
             return "miss: no earlier successful execution of this component"
         latest = history[-1]
@@ -157,11 +175,17 @@ class NodeExecutor:
             if hit is not None:
                 source_id, outputs = hit
                 decision = f"hit: reused the outputs of execution {source_id}"
-                execution_id = self.store.record_execution(
+                record = dict(
                     pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-                    type_name=node.type_name, state=CACHED, inputs=inputs, outputs=outputs,
+                    type_name=node.type_name, inputs=inputs, outputs=outputs,
                     properties={**base_props, "cache_decision": decision, "end_ms": now_ms(), "cached_from": source_id},
                 )
+                execution_id = None
+                if self.defer_cached_records:
+                    with self._lock:
+                        self._deferred.append(record)
+                else:
+                    execution_id = self.store.record_execution(state=CACHED, **record)  # type: ignore[arg-type]
                 return NodeOutcome(node.id, CACHED, {k: [a] for k, a in outputs.items()}, execution_id, cache_decision=decision)
             decision = self._miss_reason(node, key)
         else:
@@ -224,7 +248,7 @@ class NodeExecutor:
             error = describe_user_exception(e)
             props["traceback"] = traceback.format_exc()[-8000:]
         finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            _remove_tree(tmp_dir)
 
         if error is not None:
             shutil.rmtree(staging_root, ignore_errors=True)
@@ -235,7 +259,7 @@ class NodeExecutor:
             return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error, retryable=not user_error)
 
         self._publish(node, execution_id, outputs)
-        shutil.rmtree(staging_root, ignore_errors=True)
+        _remove_tree(staging_root)
         state = FAILED if gate is not None else COMPLETE
         final_props = {**props, "error": str(gate)} if gate is not None else props
         self.store.finish_execution(
@@ -258,6 +282,13 @@ class NodeExecutor:
             os.rename(artifact.uri, final)
             artifact.uri = final
             artifact.state = ArtifactState.LIVE
+
+
+def _remove_tree(path: str) -> None:
+    try:
+        os.rmdir(path)  # the common case: already empty, one syscall
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def inputs_from_outputs(node: Node, produced: dict[str, dict[str, list[Artifact]]]) -> dict[str, list[Artifact]]:

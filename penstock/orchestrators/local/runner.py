@@ -121,10 +121,13 @@ class LocalRunner:
                     reused[node.id] = outputs
 
         executor = NodeExecutor(
-            store, pipeline, run_id, enable_cache=enable_cache,
+            store, pipeline, run_id, enable_cache=enable_cache, defer_cached_records=True,
             on_attempt_failed=self.observer.node_retrying if self.observer else None,
         )
-        outcomes = self._schedule(pipeline, executor, selected, reused)
+        try:
+            outcomes = self._schedule(pipeline, executor, selected, reused)
+        finally:
+            executor.flush()
         failed = {nid: o for nid, o in outcomes.items() if o.state in (FAILED, SKIPPED)}
         state = "FAILED" if failed else "COMPLETE"
         first_error = next((f"{nid}: {o.error}" for nid, o in outcomes.items() if o.state == FAILED), "")

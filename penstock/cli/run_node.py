@@ -1,0 +1,36 @@
+"""``penstock run-node``: run one component of a pipeline run, for orchestrators that schedule
+components as separate tasks (Kubeflow Pipelines containers, Airflow tasks).
+
+Inputs are resolved from ML Metadata: the outputs that each upstream component recorded in the
+same run. The task exits non-zero when the component fails, so the orchestrator's own retry and
+failure handling apply.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("run-node")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--node", "node_id", required=True, help="Id of the component to run.")
+@click.option("--run-id", required=True, help="Pipeline run id shared by all tasks of the run.")
+@click.option("--metadata", default=None, help="Override the pipeline's metadata store (SQLite path or mysql:// URL).")
+@click.option("--pipeline-root", default=None, help="Override the pipeline root (where artifacts are written).")
+@click.option("--no-cache", is_flag=True, help="Execute even if an identical execution exists.")
+def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None, pipeline_root: str | None,
+             no_cache: bool) -> None:
+    """Run component NODE of PIPELINE_FILE as part of run RUN_ID."""
+    import penstock._env  # noqa: F401
+    from penstock.cli.progress import ConsoleProgress
+    from penstock.orchestrators.single_node import run_single_node
+    from penstock.pipelines.loader import load_pipeline
+
+    pipeline = load_pipeline(pipeline_file)
+    progress = ConsoleProgress([node_id], live=False)
+    outcome = run_single_node(pipeline, node_id, run_id, metadata=metadata, pipeline_root=pipeline_root,
+                              enable_cache=not no_cache, observer=progress)
+    if not outcome.succeeded:
+        sys.exit(1)
