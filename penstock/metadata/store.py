@@ -341,7 +341,10 @@ class MetadataStore:
         if not records:
             return
         with self._lock:
-            executions, artifacts, edges, node_contexts = [], [], [], []
+            executions: list[Any] = []
+            artifacts: list[Any] = []
+            edges: list[Any] = []
+            node_contexts: list[Any] = []
             artifact_index: dict[int, int] = {}
             for position, record in enumerate(records):
                 execution = self._pb.Execution(
