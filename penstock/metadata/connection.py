@@ -45,7 +45,6 @@ class MysqlConfig:
         config.mysql.database = self.database
         config.mysql.user = self.user
         config.mysql.password = self.password
-        config.mysql.create_if_not_exists = True
         return config
 
 

@@ -116,11 +116,37 @@ class MetadataStore:
 
     # -- types ------------------------------------------------------------------------------
     def register_standard_types(self) -> None:
+        """Register every artifact type and penstock's context types, in one transaction."""
         with self._lock:
-            for cls in registered_artifact_types().values():
-                self._artifact_type_id(cls)
-            for name in (PIPELINE_CONTEXT, RUN_CONTEXT, NODE_CONTEXT):
-                self._context_type_id(name)
+            classes = [c for c in registered_artifact_types().values() if c.TYPE_NAME not in self._artifact_type_ids]
+            contexts = [n for n in (PIPELINE_CONTEXT, RUN_CONTEXT, NODE_CONTEXT) if n not in self._context_type_ids]
+            if not classes and not contexts:
+                return
+            from ml_metadata.proto import metadata_store_service_pb2
+
+            request = metadata_store_service_pb2.PutTypesRequest(can_add_fields=True)
+            for cls in classes:
+                proto = request.artifact_types.add(name=cls.TYPE_NAME)
+                for name, kind in cls.PROPERTIES.items():
+                    proto.properties[name] = getattr(self._pb, kind.value)
+            for name in contexts:
+                request.context_types.add(name=name)
+            response = metadata_store_service_pb2.PutTypesResponse()
+            try:
+                # The public client has no batch call; one PutTypes transaction instead of ~20
+                # saves ~0.3 s on a new store.
+                self._store._call("PutTypes", request, response)
+            except AttributeError:  # pragma: no cover - a client without _call: one type at a time
+                for cls in classes:
+                    self._artifact_type_id(cls)
+                for name in contexts:
+                    self._context_type_id(name)
+                return
+            for cls, type_id in zip(classes, response.artifact_type_ids):
+                self._artifact_type_ids[cls.TYPE_NAME] = type_id
+                self._artifact_type_names[type_id] = cls.TYPE_NAME
+            for name, type_id in zip(contexts, response.context_type_ids):
+                self._context_type_ids[name] = type_id
 
     def _artifact_type_id(self, cls: type[Artifact]) -> int:
         type_id = self._artifact_type_ids.get(cls.TYPE_NAME)

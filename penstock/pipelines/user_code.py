@@ -95,7 +95,9 @@ def _imports_of(path: str, source: bytes) -> list[str]:
                 base = ".".join([*pkg_parts, base] if base else pkg_parts)
             names = [base] if base else []
             names += [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
-        for name in names:
+        # Importing a.b.c runs a/__init__.py and a/b/__init__.py too.
+        prefixes = {".".join(n.split(".")[: i + 1]) for n in names for i in range(n.count(".") + 1)}
+        for name in sorted(prefixes):
             origin = _find_module_file(name, search)
             if origin and is_user_file(origin):
                 found.append(os.path.realpath(origin))

