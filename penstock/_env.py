@@ -31,3 +31,62 @@ def quiet_libraries() -> None:
 
 
 quiet_libraries()
+
+
+# Native (C++) log lines printed on every TensorFlow import on machines without a GPU: they are
+# not actionable, so `penstock run` drops them. Anything else native code prints passes through.
+NATIVE_NOISE = (
+    b"Unable to register cuDNN factory",
+    b"Unable to register cuFFT factory",
+    b"Unable to register cuBLAS factory",
+    b"All log messages before absl::InitializeLog()",
+    b"TF-TRT Warning: Could not find TensorRT",
+    b"This TensorFlow binary is optimized to use available CPU instructions",
+    b"To enable the following instructions",
+    b"oneDNN custom operations are on",
+    b"computation placer already registered",
+)
+
+
+def filter_native_stderr() -> None:
+    """Route file descriptor 2 through a filter that drops NATIVE_NOISE lines.
+
+    Python's own ``sys.stderr`` is pointed straight at the terminal (so rich's live view still
+    sees a TTY); only writes by native code and child processes go through the filter.
+    """
+    if os.environ.get("PENSTOCK_VERBOSE") or getattr(filter_native_stderr, "_installed", False):
+        return
+    import atexit
+    import io
+    import sys
+    import threading
+
+    try:
+        sys.stderr.flush()
+        real_fd = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+    except OSError:
+        return
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(real_fd), "wb", 0), encoding="utf-8",
+                                  errors="replace", line_buffering=True, write_through=True)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb", 0) as pipe:
+            for line in iter(pipe.readline, b""):
+                if not any(noise in line for noise in NATIVE_NOISE):
+                    os.write(real_fd, line)
+
+    thread = threading.Thread(target=pump, name="penstock-stderr-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:
+        try:
+            os.dup2(real_fd, 2)  # closes the pipe's last writer in this process
+        except OSError:
+            return
+        thread.join(timeout=1.0)
+
+    atexit.register(drain)
+    filter_native_stderr._installed = True  # type: ignore[attr-defined]

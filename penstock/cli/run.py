@@ -23,7 +23,9 @@ def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str |
 
     if verbose:
         os.environ["PENSTOCK_VERBOSE"] = "1"
-    import penstock._env  # noqa: F401  (before any user module can import TensorFlow)
+    from penstock._env import filter_native_stderr  # sets Keras 2 mode before any user import of TF
+
+    filter_native_stderr()
     from penstock.cli.progress import ConsoleProgress
     from penstock.orchestrators.local.runner import LocalRunner
     from penstock.pipelines.loader import load_pipeline

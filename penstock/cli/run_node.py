@@ -23,7 +23,9 @@ import click
 def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None, pipeline_root: str | None,
              no_cache: bool) -> None:
     """Run component NODE of PIPELINE_FILE as part of run RUN_ID."""
-    import penstock._env  # noqa: F401
+    from penstock._env import filter_native_stderr  # sets Keras 2 mode before any user import of TF
+
+    filter_native_stderr()
     from penstock.cli.progress import ConsoleProgress
     from penstock.orchestrators.single_node import run_single_node
     from penstock.pipelines.loader import load_pipeline
