@@ -20,8 +20,10 @@ import click
 @click.option("--metadata", default=None, help="Override the pipeline's metadata store (SQLite path or mysql:// URL).")
 @click.option("--pipeline-root", default=None, help="Override the pipeline root (where artifacts are written).")
 @click.option("--no-cache", is_flag=True, help="Execute even if an identical execution exists.")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
+              help="Override the component's retry policy (orchestrators that retry tasks themselves pass 1).")
 def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None, pipeline_root: str | None,
-             no_cache: bool) -> None:
+             no_cache: bool, max_attempts: int | None) -> None:
     """Run component NODE of PIPELINE_FILE as part of run RUN_ID."""
     from penstock._env import filter_native_stderr  # sets Keras 2 mode before any user import of TF
 
@@ -33,6 +35,6 @@ def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None
     pipeline = load_pipeline(pipeline_file)
     progress = ConsoleProgress([node_id], live=False)
     outcome = run_single_node(pipeline, node_id, run_id, metadata=metadata, pipeline_root=pipeline_root,
-                              enable_cache=not no_cache, observer=progress)
+                              enable_cache=not no_cache, max_attempts=max_attempts, observer=progress)
     if not outcome.succeeded:
         sys.exit(1)

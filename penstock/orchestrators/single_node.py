@@ -7,6 +7,7 @@ context, and the run's state is kept current as tasks finish.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from penstock.errors import ExecutionError
@@ -25,6 +26,7 @@ def run_single_node(
     metadata: str | None = None,
     pipeline_root: str | None = None,
     enable_cache: bool = True,
+    max_attempts: int | None = None,
     observer: Any = None,
 ) -> NodeOutcome:
     if metadata:
@@ -32,6 +34,8 @@ def run_single_node(
     if pipeline_root:
         pipeline.pipeline_root = pipeline_root
     node = pipeline.node(node_id)
+    if max_attempts is not None:
+        node.retry_policy = dataclasses.replace(node.retry_policy, max_attempts=max_attempts)
     store = MetadataStore(pipeline.metadata)
     store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order])
 
