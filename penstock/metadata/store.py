@@ -64,6 +64,7 @@ class RunRecord:
         self.end_ms: int | None = int(props["end_ms"]) if props.get("end_ms") else None
         self.error: str | None = props.get("error") or None
         self.node_ids: list[str] = json.loads(props.get("node_ids", "[]"))
+        self.dag: dict[str, list[str]] = json.loads(props.get("dag", "{}"))
         self.properties = props
 
     @property
@@ -259,7 +260,11 @@ class MetadataStore:
             ]
 
     # -- runs ----------------------------------------------------------------------------------
-    def begin_run(self, pipeline_name: str, run_id: str, node_ids: list[str]) -> RunRecord:
+    def begin_run(
+        self, pipeline_name: str, run_id: str, node_ids: list[str], edges: dict[str, list[str]] | None = None
+    ) -> RunRecord:
+        """Create (or reopen) a run context; ``edges`` maps each node to its upstream nodes, so
+        tools can draw the DAG even for components that never ran."""
         with self._lock:
             self.register_standard_types()
             self._context(PIPELINE_CONTEXT, pipeline_name)
@@ -272,6 +277,7 @@ class MetadataStore:
                     "state": "RUNNING",
                     "start_ms": now_ms(),
                     "node_ids": json.dumps(node_ids),
+                    "dag": json.dumps(edges or {}),
                 },
             )
             return RunRecord(context)

@@ -165,6 +165,7 @@ class NodeExecutor:
 
     # -- components -----------------------------------------------------------------------------
     def _run_component(self, node: Component, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
+        started_ms = now_ms()
         try:
             key = self.cache_key(node, inputs)
         except PenstockError as e:
@@ -178,7 +179,8 @@ class NodeExecutor:
                 record = dict(
                     pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
                     type_name=node.type_name, inputs=inputs, outputs=outputs,
-                    properties={**base_props, "cache_decision": decision, "end_ms": now_ms(), "cached_from": source_id},
+                    properties={**base_props, "cache_decision": decision, "start_ms": started_ms, "end_ms": now_ms(),
+                                "cached_from": source_id},
                 )
                 execution_id = None
                 if self.defer_cached_records:

@@ -110,6 +110,10 @@ class Pipeline:
                     frontier.append(upstream)
         return result
 
+    def edges(self) -> dict[str, list[str]]:
+        """Each component's upstream component ids, in execution order."""
+        return {n.id: [u.id for u in n.upstream_nodes()] for n in self.order}
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -104,7 +104,7 @@ class LocalRunner:
                              resumed=int(resumed.properties.get("resumed", 0)) + 1)
         else:
             run_id = run_id or new_run_id()
-            store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order])
+            store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges())
 
         # Components outside a partial run contribute the outputs of their latest success.
         for node in pipeline.order:

@@ -1,0 +1,73 @@
+"""Fixtures of the report tests: three real runs of a small pipeline (complete and blessed, not
+blessed, failed) in one metadata store, and one headless Chromium for the whole session."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+
+import pytest
+
+from penstock.metadata import connection
+from penstock.metadata.store import MetadataStore
+from penstock.orchestrators.local.runner import LocalRunner
+from tests.report import _pipeline
+from tests.report._browser import Browser
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARTIFACTS = os.path.join(HERE, "artifacts")
+SECTIONS = ("summary", "dag", "timeline", "statistics", "anomalies", "evaluation", "blessing", "pushed", "lineage")
+
+
+@dataclasses.dataclass
+class Runs:
+    root: str
+    metadata: str
+    csv_path: str
+    store: MetadataStore
+    blessed: str
+    not_blessed: str
+    failed: str
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> Runs:
+    root = str(tmp_path_factory.mktemp("report-runs"))
+    csv_path = _pipeline.write_csv(os.path.join(root, "penguins.csv"))
+    runner = LocalRunner()
+    blessed = runner.run(_pipeline.build(root, csv_path))
+    assert blessed.succeeded, blessed.errors
+    not_blessed = runner.run(_pipeline.build(root, csv_path, min_accuracy=0.99))
+    assert not_blessed.succeeded, not_blessed.errors
+    failed = runner.run(_pipeline.build(root, csv_path, fail_training=True))
+    assert failed.state == "FAILED"
+    metadata = os.path.join(root, "metadata.sqlite")
+    store = MetadataStore(connection.parse(metadata))
+    return Runs(root, metadata, csv_path, store, blessed.run_id, not_blessed.run_id, failed.run_id)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    subprocess.run(["sh", os.path.join(HERE, "ensure_chromium.sh")], check=True, timeout=900)
+    instance = Browser(str(tmp_path_factory.mktemp("chromium-profile")))
+    yield instance
+    instance.close()
+
+
+def screenshot(browser: Browser, name: str) -> str:
+    path = browser.screenshot(os.path.join(ARTIFACTS, name))
+    print(f"screenshot: {path}")
+    return path
+
+
+def sections_present(browser: Browser) -> dict[str, bool]:
+    return {s: bool(browser.evaluate(f"!!document.getElementById('section-{s}')")) for s in SECTIONS}
+
+
+def svg_count(browser: Browser, section: str) -> int:
+    return int(browser.evaluate(f"document.querySelectorAll('#section-{section} svg.marks').length"))
+
+
+def section_text(browser: Browser, section: str) -> str:
+    return str(browser.evaluate(f"document.getElementById('section-{section}').innerText"))
