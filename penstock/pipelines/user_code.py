@@ -44,6 +44,8 @@ _SYSTEM_ROOTS = _system_roots()
 
 
 def is_user_file(path: str) -> bool:
+    if not os.path.isabs(path):  # compiled library frames carry relative paths (apache_beam/...)
+        return False
     real = os.path.realpath(path)
     return real.endswith(".py") and not real.startswith(_SYSTEM_ROOTS) and "site-packages" not in real
 

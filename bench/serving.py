@@ -1,0 +1,350 @@
+"""Benchmark of ``penstock serve``: latency and throughput over REST and gRPC at concurrency 1, 8
+and 64, against the floor of calling the same SavedModel signature in-process.
+
+The server runs in its own process (as in production); the load generator is this process: a
+minimal keep-alive HTTP/1.1 client on asyncio for REST (a heavyweight client would measure
+itself) and grpc.aio with TF Serving's stubs for gRPC. Each request is one serialized
+tf.Example to ``serving_default``, the way a TFX model is called.
+
+Model: the taxi model pushed under ``$PENSTOCK_HOME/serving/taxi`` if there is one, else the
+taxi-like test model (tests/serving/_serving_models.py) built into bench/data/.
+
+    .venv/bin/python bench/serving.py [--seconds 4] [--model-base-path DIR]
+
+Targets: REST p50 at concurrency 1 <= in-process p50 + 1 ms; with batching, requests/s at
+concurrency 64 >= 5x that at concurrency 1. Writes bench/results/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = os.path.join(REPO, "bench", "results", "serving.json")
+FIXTURE_BASE = os.path.join(REPO, "bench", "data", "serving", "taxi")
+TAXI_CSV = os.path.join(REPO, "examples", "taxi", "data", "taxi.csv")
+CONCURRENCY = (1, 8, 64)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def summarize(latencies: list[float], elapsed: float) -> dict[str, float]:
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1e3, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1e3, 3),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+    }
+
+
+# ---- model and request --------------------------------------------------------------------
+
+
+def find_pushed_taxi_model() -> str | None:
+    from penstock import settings
+
+    base = os.path.join(settings.default_serving_dir(), "taxi")
+    if os.path.isdir(base) and any(
+        name.isdigit() and os.path.isfile(os.path.join(base, name, "saved_model.pb")) for name in os.listdir(base)
+    ):
+        return base
+    return None
+
+
+def build_fixture_model() -> str:
+    sys.path.insert(0, os.path.join(REPO, "tests", "serving"))
+    from _serving_models import build_taxi_like_saved_model
+
+    version = os.path.join(FIXTURE_BASE, "1")
+    if not os.path.isfile(os.path.join(version, "saved_model.pb")):
+        os.makedirs(FIXTURE_BASE, exist_ok=True)
+        staging = os.path.join(FIXTURE_BASE, ".tmp-1")
+        build_taxi_like_saved_model(staging)
+        os.rename(staging, version)
+    return FIXTURE_BASE
+
+
+def example_from_taxi_csv() -> bytes:
+    """The first taxi row as a tf.Example, typed as CsvExampleGen types columns."""
+    from tensorflow.core.example import example_pb2
+
+    with open(TAXI_CSV, newline="") as f:
+        row = next(csv.DictReader(f))
+    example = example_pb2.Example()
+    for key, text in row.items():
+        if text == "":
+            continue
+        feature = example.features.feature[key]
+        try:
+            feature.int64_list.value.append(int(text))
+            continue
+        except ValueError:
+            pass
+        try:
+            feature.float_list.value.append(float(text))
+        except ValueError:
+            feature.bytes_list.value.append(text.encode())
+    return example.SerializeToString()
+
+
+def request_example(fixture: bool) -> bytes:
+    if fixture:
+        from _serving_models import make_example
+
+        return make_example()
+    return example_from_taxi_csv()
+
+
+# ---- in-process floor ---------------------------------------------------------------------
+
+
+def bench_in_process(version_dir: str, example: bytes, seconds: float) -> dict[str, float]:
+    import numpy as np
+
+    from penstock.serving.servable import load_servable
+
+    servable = load_servable("taxi", 1, version_dir, warmup=False)
+    sig = servable.signature("serving_default")
+    inputs = {sig.input_names[0]: np.array([example], dtype=object)}
+    for _ in range(50):
+        sig.run(inputs)
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        sig.run(inputs)
+        latencies.append(time.perf_counter() - t0)
+    return summarize(latencies, time.perf_counter() - start)
+
+
+# ---- server process -----------------------------------------------------------------------
+
+
+def start_server(base: str, batching: bool) -> tuple[subprocess.Popen[bytes], int, int]:
+    command = [sys.executable, "-m", "penstock.serving.cli", "--model-name", "taxi", "--model-base-path", base,
+               "--rest-api-port", "0", "--port", "0", "--log-level", "warning"]
+    if not batching:
+        command.append("--no-enable-batching")
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": REPO})
+    assert process.stderr is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stderr.readline().decode(errors="replace")
+        if not line and process.poll() is not None:
+            raise RuntimeError(f"penstock serve exited with {process.returncode}")
+        match = re.search(r"REST http://127\.0\.0\.1:(\d+)\s+gRPC 127\.0\.0\.1:(\d+)", line)
+        if match:
+            # keep draining stderr so the server never blocks on a full pipe
+            import threading
+
+            threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+            return process, int(match[1]), int(match[2])
+    process.kill()
+    raise RuntimeError("penstock serve did not start in 120 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# ---- REST load ----------------------------------------------------------------------------
+
+
+async def rest_worker(port: int, request: bytes, deadline: float, latencies: list[float], errors: list[str]) -> None:
+    import socket
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(body.decode(errors="replace")[:200])
+    finally:
+        writer.close()
+
+
+async def rest_load(port: int, example: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    import base64
+
+    body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+    request = (b"POST /v1/models/taxi:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    warm: list[float] = []
+    await asyncio.gather(*(rest_worker(port, request, time.perf_counter() + 0.5, warm, []) for _ in range(concurrency)))
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    await asyncio.gather(*(rest_worker(port, request, start + seconds, latencies, errors)
+                           for _ in range(concurrency)))
+    result: dict[str, Any] = summarize(latencies, time.perf_counter() - start)
+    result["errors"] = len(errors)
+    return result
+
+
+# ---- gRPC load ----------------------------------------------------------------------------
+
+
+async def grpc_load(port: int, example: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "taxi"
+    request.inputs["examples"].CopyFrom(tf.make_tensor_proto([example]))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        errors: list[str] = []
+
+        async def worker(deadline: float, latencies: list[float]) -> None:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    await stub.Predict(request, timeout=30)
+                except grpc.RpcError as e:
+                    errors.append(str(e.code()))
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker(time.perf_counter() + 0.5, []) for _ in range(concurrency)))
+        latencies: list[float] = []
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(start + seconds, latencies) for _ in range(concurrency)))
+        result: dict[str, Any] = summarize(latencies, time.perf_counter() - start)
+        result["errors"] = len(errors)
+        return result
+
+
+def run_async(coroutine: Any) -> Any:
+    """uvloop for the REST load generator: the client shares the CPUs with the server."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def run_loads(port_rest: int, port_grpc: int | None, example: bytes, seconds: float,
+              levels: tuple[int, ...], rounds: int) -> dict[str, dict[str, Any]]:
+    """Each level ``rounds`` times, interleaved; keep the round with the best throughput (the
+    machine is shared, so the best round is the one least disturbed by other work)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for concurrency in levels:
+            runs.setdefault(f"rest_c{concurrency}", []).append(
+                run_async(rest_load(port_rest, example, concurrency, seconds)))
+        if port_grpc is not None:
+            for concurrency in levels:
+                runs.setdefault(f"grpc_c{concurrency}", []).append(
+                    asyncio.run(grpc_load(port_grpc, example, concurrency, seconds)))
+    results: dict[str, dict[str, Any]] = {}
+    for key, rs in runs.items():
+        best = dict(max(rs, key=lambda r: r["requests_per_s"]))
+        best["all_rounds_requests_per_s"] = [r["requests_per_s"] for r in rs]
+        results[key] = best
+        protocol, concurrency = key.split("_c")
+        print(f"  {protocol.upper():<5} c={concurrency:<3} {fmt(best)}", flush=True)
+    return results
+
+
+def fmt(r: dict[str, Any]) -> str:
+    errors = f"  errors {r['errors']}" if r.get("errors") else ""
+    return f"p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  {r['requests_per_s']:9.1f} req/s{errors}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per load level and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per level; the best one is reported")
+    parser.add_argument("--model-base-path", help="serve this <base>/<version>/ instead of looking for one")
+    args = parser.parse_args()
+
+    base = args.model_base_path or find_pushed_taxi_model()
+    fixture = base is None
+    if base is None:
+        base = build_fixture_model()
+    version = max(int(n) for n in os.listdir(base) if n.isdigit())
+    example = request_example(fixture)
+    model_kind = "taxi-like test model (tests/serving/_serving_models.py)" if fixture else "pushed taxi model"
+    print(f"model: {model_kind} at {base}/{version}")
+    load_avg = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_avg:.2f} at start (client and server share them)")
+
+    floor = max((bench_in_process(os.path.join(base, str(version)), example, args.seconds)
+                 for _ in range(args.rounds)), key=lambda r: r["requests_per_s"])
+    print(f"  in-process signature call      {fmt(floor)}", flush=True)
+
+    process, rest_port, grpc_port = start_server(base, batching=True)
+    try:
+        batched = run_loads(rest_port, grpc_port, example, args.seconds, CONCURRENCY, args.rounds)
+    finally:
+        stop_server(process)
+    print("  without batching:")
+    process, rest_port, _ = start_server(base, batching=False)
+    try:
+        unbatched = run_loads(rest_port, None, example, args.seconds, (1, 64), args.rounds)
+    finally:
+        stop_server(process)
+
+    rest_overhead_ms = batched["rest_c1"]["p50_ms"] - floor["p50_ms"]
+    grpc_overhead_ms = batched["grpc_c1"]["p50_ms"] - floor["p50_ms"]
+    rest_scaling = batched["rest_c64"]["requests_per_s"] / batched["rest_c1"]["requests_per_s"]
+    grpc_scaling = batched["grpc_c64"]["requests_per_s"] / batched["grpc_c1"]["requests_per_s"]
+    ratios = {
+        "rest_p50_c1_over_in_process_ms": round(rest_overhead_ms, 3),
+        "grpc_p50_c1_over_in_process_ms": round(grpc_overhead_ms, 3),
+        "rest_p50_c1_ratio_to_in_process": round(batched["rest_c1"]["p50_ms"] / floor["p50_ms"], 2),
+        "grpc_p50_c1_ratio_to_in_process": round(batched["grpc_c1"]["p50_ms"] / floor["p50_ms"], 2),
+        "rest_throughput_c64_over_c1": round(rest_scaling, 2),
+        "grpc_throughput_c64_over_c1": round(grpc_scaling, 2),
+        "rest_throughput_c64_batching_over_no_batching": round(
+            batched["rest_c64"]["requests_per_s"] / unbatched["rest_c64"]["requests_per_s"], 2),
+    }
+    print(f"REST p50 at c=1 is {rest_overhead_ms:.3f} ms above the in-process call (target <= 1 ms): "
+          f"{'met' if rest_overhead_ms <= 1.0 else 'NOT met'}")
+    print(f"gRPC p50 at c=1 is {grpc_overhead_ms:.3f} ms above the in-process call")
+    print(f"REST throughput c=64 / c=1 with batching: {rest_scaling:.2f}x (target >= 5x): "
+          f"{'met' if rest_scaling >= 5 else 'NOT met'}; gRPC: {grpc_scaling:.2f}x")
+    print(f"REST c=64 with / without batching: {ratios['rest_throughput_c64_batching_over_no_batching']:.2f}x")
+
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        json.dump({
+            "model": model_kind, "model_path": os.path.join(base, str(version)),
+            "request": "predict, 1 serialized tf.Example, signature serving_default",
+            "seconds_per_level": args.seconds, "rounds": args.rounds, "reported": "best round per level", "cpus": os.cpu_count(), "load_average_at_start": round(load_avg, 2),
+            "python": platform.python_version(),
+            "in_process": floor, "batching": batched, "no_batching": unbatched, "ratios": ratios,
+        }, f, indent=2)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Serving fixtures: one taxi-like SavedModel built per test session, copied into TF Serving
+layouts (``<base>/<name>/<version>/``), and real servers on loopback with free ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _serving_models import build_taxi_like_saved_model, push_version
+
+from penstock.serving.batching import BatchingOptions
+from penstock.serving.config import ModelConfig
+from penstock.serving.server import ModelServer, ServerOptions
+
+
+@pytest.fixture(scope="session")
+def taxi_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SavedModel directory (not a version) to copy versions from."""
+    return build_taxi_like_saved_model(str(tmp_path_factory.mktemp("taxi_template") / "model"))
+
+
+def server_options(**overrides: object) -> ServerOptions:
+    options = ServerOptions(
+        rest_port=0, grpc_port=0, file_system_poll_wait_seconds=0.2,
+        batching=BatchingOptions(max_batch_size=32, num_batch_threads=1),
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+@pytest.fixture(scope="module")
+def start_server() -> Iterator[Callable[..., ModelServer]]:
+    """Start servers for a module's tests; all are stopped when the module ends."""
+    started: list[ModelServer] = []
+
+    def start(models: list[ModelConfig] | None, **overrides: object) -> ModelServer:
+        server = ModelServer(models, server_options(**overrides)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def taxi_server(tmp_path_factory: pytest.TempPathFactory, taxi_template: str,
+                start_server: Callable[..., ModelServer]) -> ModelServer:
+    """Model 'taxi' with versions 1 and 2 on disk; the default policy serves the latest (2)."""
+    base = str(tmp_path_factory.mktemp("serving") / "taxi")
+    push_version(taxi_template, base, 1)
+    push_version(taxi_template, base, 2)
+    return start_server([ModelConfig("taxi", base)], max_request_bytes=1 << 20)

@@ -1,0 +1,153 @@
+"""TF Serving's gRPC API through the official tensorflow-serving-api stubs, unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from _serving_models import make_example, raw_instance
+
+from penstock.serving.server import ModelServer
+
+
+@pytest.fixture(scope="module")
+def channel(taxi_server: ModelServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{taxi_server.grpc_port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> Any:
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+def predict_request(name: str = "taxi", signature: str = "predict_raw", **spec: Any) -> Any:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    for key, value in spec.items():
+        if key == "version":
+            request.model_spec.version.value = value
+        else:
+            setattr(request.model_spec, key, value)
+    rows = [raw_instance(i) for i in range(2)]
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string if isinstance(values[0], str)
+                                                          else tf.float32))
+    return request
+
+
+def example_input(request: Any, count: int = 2) -> None:
+    from tensorflow.core.example import example_pb2
+
+    for i in range(count):
+        request.input.example_list.examples.append(example_pb2.Example.FromString(make_example(fare=5.0 + i)))
+
+
+def test_predict_raw_tensors_and_examples(stub: Any) -> None:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    response = stub.Predict(predict_request(), timeout=10)
+    assert response.model_spec.name == "taxi"
+    assert response.model_spec.version.value == 2
+    assert response.model_spec.signature_name == "predict_raw"
+    probability = tf.make_ndarray(response.outputs["probability"])
+    assert probability.shape == (2,) and ((probability >= 0) & (probability <= 1)).all()
+    assert list(tf.make_ndarray(response.outputs["class_id"])) == [int(p > 0.5) for p in probability]
+
+    filtered = predict_request()
+    filtered.output_filter.append("probability")
+    assert set(stub.Predict(filtered, timeout=10).outputs) == {"probability"}
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "taxi"
+    request.inputs["examples"].CopyFrom(tf.make_tensor_proto([make_example(), make_example(fare=30.0)]))
+    outputs = tf.make_ndarray(stub.Predict(request, timeout=10).outputs["outputs"])
+    assert outputs.shape == (2,)
+
+
+def test_classify_and_regress(stub: Any) -> None:
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "taxi"
+    request.model_spec.signature_name = "classify"
+    example_input(request)
+    response = stub.Classify(request, timeout=10)
+    assert response.model_spec.version.value == 2
+    assert [[c.label for c in cls.classes] for cls in response.result.classifications] == [["no_tip", "tip"]] * 2
+
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = "taxi"
+    regress.model_spec.signature_name = "regress"
+    example_input(regress)
+    values = [r.value for r in stub.Regress(regress, timeout=10).result.regressions]
+    assert values == pytest.approx([cls.classes[1].score for cls in response.result.classifications], abs=1e-6)
+
+
+def test_metadata_and_status(stub: Any, channel: grpc.Channel) -> None:
+    from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "taxi"
+    request.metadata_field.append("signature_def")
+    response = stub.GetModelMetadata(request, timeout=10)
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(signature_defs)
+    assert signature_defs.signature_def["classify"].method_name == "tensorflow/serving/classify"
+    assert response.model_spec.version.value == 2
+
+    status_stub = model_service_pb2_grpc.ModelServiceStub(channel)
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = "taxi"
+    status = status_stub.GetModelStatus(status_request, timeout=10)
+    assert [(s.version, s.state) for s in status.model_version_status] == [
+        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+
+
+@pytest.mark.parametrize(("request_factory", "code", "message"), [
+    (lambda: predict_request(name="nope"), grpc.StatusCode.NOT_FOUND, "not served"),
+    (lambda: predict_request(version=9), grpc.StatusCode.NOT_FOUND, "version 9 is not available"),
+    (lambda: predict_request(version_label="stable"), grpc.StatusCode.NOT_FOUND, "no version label"),
+    (lambda: predict_request(name="../etc"), grpc.StatusCode.INVALID_ARGUMENT, "invalid model name"),
+    (lambda: predict_request(signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, "no signature 'nope'"),
+    (lambda: predict_request(signature="serving_default"), grpc.StatusCode.INVALID_ARGUMENT,
+     "missing input(s) 'examples'"),
+])
+def test_errors_map_to_grpc_status(stub: Any, request_factory: Any, code: grpc.StatusCode, message: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request_factory(), timeout=10)
+    assert info.value.code() == code
+    assert message in info.value.details()
+
+
+def test_wrong_dtype_and_shape(stub: Any) -> None:
+    import tensorflow as tf
+
+    request = predict_request()
+    request.inputs["fare"].CopyFrom(tf.make_tensor_proto([1.0, 2.0], dtype=tf.float64))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input 'fare': expected DT_FLOAT, got float64" in info.value.details()
+
+    request = predict_request()
+    request.inputs["fare"].CopyFrom(tf.make_tensor_proto([[1.0], [2.0]], dtype=tf.float32))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=10)
+    assert "expected shape [-1], got [2,1]" in info.value.details()
+
+    request = predict_request()
+    request.inputs["fare"].tensor_shape.dim[0].size = 1 << 40
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
