@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -38,6 +39,8 @@ def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str |
             pipeline, resume=resume_arg, from_node=from_node, to_node=to_node, enable_cache=not no_cache
         )
     console = progress.console
+    for line in verdicts(result, pipeline):
+        console.print(line)
     style = "green" if result.succeeded else "red"
     console.print(f"[{style}]run {result.run_id} {result.state.lower()}[/] in {result.duration_s:.1f} s")
     if not result.succeeded:
@@ -46,3 +49,27 @@ def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str |
                 console.print(f"[red]{node_id}[/]: {error}")
         console.print(f"Fix the cause, then resume with: penstock run {pipeline_file} --resume {result.run_id}")
         sys.exit(1)
+
+
+def verdicts(result: Any, pipeline: Any) -> list[str]:
+    """The decisions a user runs a pipeline for: was the model blessed, was it pushed, and why."""
+    from penstock.pipelines.resolver import Resolver
+    from penstock.pipelines.standard_artifacts import InfraBlessing, ModelBlessing, PushedModel
+
+    lines = []
+    for node_id, outputs in result.outputs.items():
+        if isinstance(pipeline.node(node_id), Resolver):  # it re-lists earlier verdicts
+            continue
+        for artifact in outputs.values():
+            if isinstance(artifact, (ModelBlessing, InfraBlessing)):
+                blessed = artifact.get_property("blessed") == 1
+                why = artifact.custom_properties.get("explanation", "")
+                mark = "[green]blessed[/]" if blessed else "[yellow]not blessed[/]"
+                lines.append(f"{node_id}: model {mark}" + (f": {why}" if why else ""))
+            elif isinstance(artifact, PushedModel):
+                if artifact.get_property("pushed") == 1:
+                    lines.append(f"{node_id}: [green]pushed[/] version {artifact.get_property('pushed_version')} "
+                                 f"to {artifact.custom_properties.get('pushed_destination', '?')}")
+                else:
+                    lines.append(f"{node_id}: [yellow]not pushed[/]: {artifact.custom_properties.get('reason', '')}")
+    return lines

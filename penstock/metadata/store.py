@@ -322,14 +322,22 @@ class MetadataStore:
         ]
 
     def _events(self, inputs: dict[str, list[Artifact]], outputs: dict[str, Artifact]) -> list[tuple[Any, Any]]:
-        pairs = []
+        """One event per artifact and direction; an artifact bound to several keys (a model that
+        is both candidate and baseline) gets one (key, index) pair of path steps per binding, as
+        TFX records it: ML Metadata allows a single event per artifact, execution and type."""
+        pairs: list[tuple[Any, Any]] = []
         for direction, groups in ((self._pb.Event.INPUT, inputs), (self._pb.Event.OUTPUT, {k: [a] for k, a in outputs.items()})):
+            seen: dict[int, Any] = {}
             for key, artifacts in groups.items():
                 for index, artifact in enumerate(artifacts):
-                    event = self._pb.Event(type=direction)
+                    event = seen.get(artifact.id) if artifact.id is not None else None
+                    if event is None:
+                        event = self._pb.Event(type=direction)
+                        pairs.append((self._to_proto(artifact), event))
+                        if artifact.id is not None:
+                            seen[artifact.id] = event
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
-                    pairs.append((self._to_proto(artifact), event))
         return pairs
 
     def record_execution(
@@ -481,11 +489,19 @@ class MetadataStore:
             artifacts = {a.id: a for a in self.get_artifacts({e.artifact_id for e in events})}
         inputs: dict[str, list[Artifact]] = {}
         outputs: dict[str, list[Artifact]] = {}
-        for event in sorted(events, key=lambda e: [s.index for s in e.path.steps if s.HasField("index")] or [0]):
-            key = next((s.key for s in event.path.steps if s.HasField("key")), "")
+        bindings: list[tuple[int, str, dict[str, list[Artifact]], Artifact]] = []
+        for event in events:
+            if event.artifact_id not in artifacts:
+                continue
             target = inputs if event.type in (self._pb.Event.INPUT, self._pb.Event.DECLARED_INPUT) else outputs
-            if event.artifact_id in artifacts:
-                target.setdefault(key, []).append(artifacts[event.artifact_id])
+            key = ""
+            for step in event.path.steps:  # (key, index) pairs, one per binding
+                if step.HasField("key"):
+                    key = step.key
+                elif step.HasField("index"):
+                    bindings.append((step.index, key, target, artifacts[event.artifact_id]))
+        for _, key, target, artifact in sorted(bindings, key=lambda b: b[0]):
+            target.setdefault(key, []).append(artifact)
         return inputs, outputs
 
     def artifact_events(self, artifact_id: int) -> list[tuple[str, int]]:

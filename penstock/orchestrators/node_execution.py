@@ -102,6 +102,7 @@ class NodeExecutor:
 
     # -- resolvers ----------------------------------------------------------------------------
     def _resolve(self, node: Resolver, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
+        started_ms = now_ms()
         candidates: dict[str, list[Artifact]] = {}
         for key, channel in node.inputs.items():
             if channel.producer is None:
@@ -117,7 +118,7 @@ class NodeExecutor:
             state=COMPLETE,
             inputs=resolved,
             outputs={},
-            properties={"end_ms": now_ms(), "resolved": {k: [a.id for a in v] for k, v in resolved.items()}},
+            properties={"start_ms": started_ms, "end_ms": now_ms(), "resolved": {k: [a.id for a in v] for k, v in resolved.items()}},
         )
         return NodeOutcome(node.id, COMPLETE, resolved, execution_id, cache_decision="resolver: never cached")
 
@@ -132,7 +133,9 @@ class NodeExecutor:
             component_type=node.type_name,
             component_version=node.VERSION,
             parameters=node.parameters,
-            input_artifact_ids={k: [a.id for a in v if a.id is not None] for k, v in sorted(inputs.items())},
+            input_artifact_ids={
+                k: [a.id for a in v if a.id is not None] for k, v in sorted(node.cache_inputs(inputs).items())
+            },
             user_code=code,
             beam_args=beam_args,
         )

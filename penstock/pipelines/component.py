@@ -140,7 +140,9 @@ class Component(Node):
         self.upstream_extra = []
 
         for name, value in kwargs.items():
-            if name in spec.inputs:
+            # A name may be both an input and a parameter (Trainer's hyperparameters: a channel
+            # from a tuner, or literal values); the value's kind decides.
+            if name in spec.inputs and (isinstance(value, Channel) or name not in spec.parameters):
                 self._bind_input(name, value)
             elif name in spec.parameters:
                 self._bind_parameter(name, value)
@@ -211,6 +213,11 @@ class Component(Node):
         """Override the pipeline's beam_pipeline_args for this component only."""
         self.beam_pipeline_args = list(args)
         return self
+
+    def cache_inputs(self, inputs: dict[str, list[Artifact]]) -> dict[str, list[Artifact]]:
+        """The inputs that enter the cache key; override to drop inputs that cannot change the
+        result in some situation (the key stays explicit: it is stored and shown as is)."""
+        return inputs
 
     def user_code_refs(self) -> list[str]:
         """Module files or ``module.function`` names of user code this component runs."""

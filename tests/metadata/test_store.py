@@ -98,3 +98,22 @@ def test_mysql_config_builds_a_connection_proto():
     assert (proto.mysql.host, proto.mysql.port, proto.mysql.database, proto.mysql.user) == ("db.internal", 3307, "metadata", "ml")
     assert proto.mysql.password == "secret"
     assert "secret" not in repr(config)
+
+
+def test_one_artifact_bound_to_two_inputs_is_recorded_under_both(tmp_path):
+    @component
+    def compare(candidate: InputArtifact[Model], baseline: InputArtifact[Model], verdict: OutputArtifact[Examples]):
+        assert candidate.id == baseline.id
+
+    trainer = fit(examples=ingest().outputs.examples)
+    same = compare(candidate=trainer.outputs.model, baseline=trainer.outputs.model)
+    pipeline = Pipeline("twice", [trainer.inputs["examples"].producer, trainer, same],
+                        pipeline_root=str(tmp_path / "root"), metadata=str(tmp_path / "m.sqlite"))
+    result = LocalRunner().run(pipeline)
+    assert result.succeeded, result.errors
+    store = MetadataStore(pipeline.metadata)
+    record = next(r for r in store.run_executions(result.run_id) if r.component_id == "compare")
+    inputs, _ = store.execution_artifacts(record.id)
+    model_id = result.outputs["fit"]["model"].id
+    assert [a.id for a in inputs["candidate"]] == [model_id] and [a.id for a in inputs["baseline"]] == [model_id]
+    assert LocalRunner().run(pipeline).outcomes["compare"].state == "CACHED"

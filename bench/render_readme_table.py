@@ -1,0 +1,270 @@
+"""Render bench/results/*.json as the README's Markdown benchmark tables.
+
+Why it exists: the figures in README.md should be the ones the bench scripts last wrote, not
+numbers copied by hand. Each known result file (overhead, vs_tfx, data_scale, compile, serving)
+has a renderer that picks the figures a reader compares; an unknown file gets a generic table of
+its top-level numbers, so a new benchmark shows up without touching this script.
+
+    .venv/bin/python bench/render_readme_table.py           # print the Markdown
+    .venv/bin/python bench/render_readme_table.py --write   # replace the block between
+                                                            # <!-- bench:start --> and <!-- bench:end --> in README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+BENCH = pathlib.Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+README = BENCH.parent / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ORDER = ["vs_tfx", "overhead", "data_scale", "serving", "compile"]
+
+Row = list[str]
+
+
+def table(header: Row, rows: Iterable[Row]) -> str:
+    rows = [r for r in rows if r]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def get(data: Any, path: str) -> Any:
+    """``get(d, "a.b.c")`` or None when any step is missing."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def num(value: Any, unit: str = "", digits: int | None = None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if digits is None:
+        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}".strip() if unit not in ("x", "×") else f"{text}×"
+
+
+def footer(data: dict[str, Any], script: str) -> str:
+    machine = data.get("machine") or {}
+    bits = []
+    if machine.get("cpus"):
+        bits.append(f"{machine['cpus']} cores")
+    if machine.get("python"):
+        bits.append(f"Python {machine['python']}")
+    load = machine.get("loadavg_start")
+    if load:
+        bits.append(f"load average {load[0]:.1f} at start")
+    if data.get("measured_at"):
+        bits.append(f"measured {data['measured_at']}")
+    where = f" ({', '.join(bits)})" if bits else ""
+    return f"Reproduce: `.venv/bin/python bench/{script}`{where}."
+
+
+# -- renderers -------------------------------------------------------------------------------
+def render_vs_tfx(d: dict[str, Any]) -> str:
+    p, t = get(d, "penstock.summary") or {}, get(d, "tfx.summary") or {}
+    ratios = get(d, "comparison.ratios") or {}
+    targets = d.get("targets") or {}
+    cfg = d.get("config") or {}
+
+    def row(label: str, mode: str, field: str, unit: str, ratio_key: str, target_key: str) -> Row:
+        target = targets.get(target_key)
+        ratio = ratios.get(ratio_key)
+        met = "—" if ratio is None or target is None else ("yes" if ratio <= target else "no")
+        return [label, num(get(p, f"{mode}.{field}"), unit), num(get(t, f"{mode}.{field}"), unit),
+                num(ratio, "x"), f"≤ {target}×" if target is not None else "—", met]
+
+    body = table(
+        ["measure", "penstock", "TFX 1.16", "penstock / TFX", "target", "met"],
+        [
+            row("fresh run, wall (median)", "fresh", "wall_seconds_median", "s", "fresh_wall", "fresh_wall"),
+            row("cached rerun, wall (median)", "cached", "wall_seconds_median", "s", "cached_wall", "cached_wall"),
+            row("peak memory, fresh run", "fresh", "peak_rss_mb_median", "MB", "fresh_peak_memory", "peak_memory"),
+            row("peak memory, cached rerun", "cached", "peak_rss_mb_median", "MB", "cached_peak_memory",
+                "peak_memory"),
+        ],
+    )
+    components = get(d, "comparison.components") or {}
+    comp_rows = []
+    for cid, c in components.items():
+        f = c.get("fresh") or {}
+        comp_rows.append([f"`{cid}`", num(f.get("penstock_seconds"), "s"), num(f.get("tfx_seconds"), "s"),
+                          num(f.get("ratio"), "x")])
+    parts = [
+        f"Penguin pipeline, {cfg.get('train_steps', '?')} train / {cfg.get('eval_steps', '?')} eval steps, "
+        f"Beam DirectRunner in-memory, {cfg.get('runs', '?')} alternating runs each; memory is the peak RSS "
+        "summed over the process tree.",
+        body,
+    ]
+    reran = []
+    for system, label in (("penstock", "penstock"), ("tfx", "TFX")):
+        states = get(d, f"{system}.summary.cached.component_states") or {}
+        executed = [cid for cid, st in states.items() if any(x not in ("CACHED",) for x in st)
+                    and "resolver" not in cid.lower() and "latest_blessed" not in cid.lower()]
+        if states:
+            reran.append(f"{label}: {', '.join(f'`{c}`' for c in executed) if executed else 'none'}")
+    for system, label in (("penstock", "penstock"), ("tfx", "TFX")):
+        failed = {m: get(d, f"{system}.summary.{m}.failed") for m in ("fresh", "cached")}
+        for mode, count in failed.items():
+            if count:
+                runs = get(d, f"{system}.summary.{mode}.runs")
+                parts.append(f"**{label}: {count} of {runs} {mode} runs failed** (excluded from the medians).")
+    if reran:
+        parts.append("Components that execute again on the rerun (not cache hits) — " + "; ".join(reran) + ".")
+    if comp_rows:
+        parts += ["Per component, fresh run (median seconds from each system's own ML Metadata):",
+                  table(["component", "penstock", "TFX 1.16", "ratio"], comp_rows)]
+    parts.append(footer(d, "vs_tfx.py"))
+    return "\n\n".join(parts)
+
+
+def render_overhead(d: dict[str, Any]) -> str:
+    targets, ref = d.get("targets") or {}, d.get("reference_tfx_1_16") or {}
+    rows = []
+    for shape, label in (("chain", "chain"), ("fan_out", "fan-out")):
+        for field, what in (("first_run_ms_per_component", "first run"), ("cached_ms_per_component", "cached rerun")):
+            value = get(d, f"{shape}.{field}")
+            if value is None:
+                continue
+            rows.append([f"{what}, {label}", num(value, "ms"), f"≤ {targets.get(field, '—')} ms",
+                         num(ref.get(field), "ms") if shape == "chain" else "—"])
+    if d.get("help_seconds") is not None:
+        rows.append(["`penstock --help`", num(d["help_seconds"], "s"), f"≤ {targets.get('help_seconds', '—')} s", "—"])
+    n = get(d, "chain.components")
+    intro = f"{n} trivial function components as a chain and as a fan-out on SQLite; figures are per component."
+    return "\n\n".join([intro, table(["measure", "penstock", "target", "TFX 1.16 (reference)"], rows),
+                        footer(d, "overhead.py")])
+
+
+def render_data_scale(d: dict[str, Any]) -> str:
+    rows = []
+    for size in d.get("sizes") or []:
+        mem, mp, ceiling = size.get("in_memory") or {}, size.get("multi_processing") or {}, size.get("pyarrow_read") or {}
+        rows.append([f"{size.get('rows', 0):,}", num(size.get("file_mb"), "MB"),
+                     num(mem.get("example_gen_s"), "s"), num(mem.get("statistics_gen_s"), "s"),
+                     num(mem.get("rows_per_s"), "", 0), num(mem.get("peak_memory_mb"), "MB"),
+                     num(mp.get("total_s"), "s"), num(mp.get("peak_memory_mb"), "MB"),
+                     num(ceiling.get("seconds"), "s")])
+    header = ["rows", "CSV", "ExampleGen", "StatisticsGen", "rows/s", "peak memory",
+              "multi-processing total", "multi-processing memory", "pyarrow read (ceiling)"]
+    intro = "CsvExampleGen + StatisticsGen on taxi-shaped CSVs, Beam DirectRunner in-memory unless stated."
+    return "\n\n".join([intro, table(header, rows), footer(d, "data_scale.py")])
+
+
+def render_compile(d: dict[str, Any]) -> str:
+    target = d.get("target_s")
+    rows = [
+        ["Kubeflow compile, fresh process (median)", num(get(d, "kubeflow_fresh_process_s.median"), "s"),
+         f"≤ {target} s" if target is not None else "—", num(d.get("tfx_kubeflow_v2_dag_runner_s"), "s")],
+        ["Airflow DAG, fresh process (median)", num(get(d, "airflow_fresh_process_s.median"), "s"), "—", "—"],
+        ["warm compile, in process", num(get(d, "in_process.warm_compile_s"), "s"), "—", "—"],
+    ]
+    intro = f"Compiling a {d.get('tasks', '?')}-task pipeline for the orchestrators."
+    return "\n\n".join([intro, table(["measure", "penstock", "target", "TFX 1.16 (reference)"], rows),
+                        footer(d, "compile.py")])
+
+
+def render_serving(d: dict[str, Any]) -> str:
+    floor = d.get("in_process") or {}
+    rows = [["in-process SavedModel call (floor)", "1", num(floor.get("p50_ms"), "ms", 3),
+             num(floor.get("p99_ms"), "ms", 2), num(floor.get("requests_per_s"), "", 0)]]
+    for mode in ("batching", "no_batching"):
+        for key, level in (d.get(mode) or {}).items():
+            protocol, _, concurrency = key.partition("_c")
+            label = f"{protocol.upper()}" + (" (no batching)" if mode == "no_batching" else "")
+            rows.append([label, concurrency, num(level.get("p50_ms"), "ms", 3), num(level.get("p99_ms"), "ms", 2),
+                         num(level.get("requests_per_s"), "", 0)])
+    ratios = d.get("ratios") or {}
+    summary = (
+        f"REST p50 at concurrency 1 is {num(ratios.get('rest_p50_c1_over_in_process_ms'), 'ms', 3)} above the "
+        f"in-process call (target ≤ 1 ms); throughput at concurrency 64 is "
+        f"{num(ratios.get('rest_throughput_c64_over_c1'), '×', 2)} that at concurrency 1 over REST and "
+        f"{num(ratios.get('grpc_throughput_c64_over_c1'), '×', 2)} over gRPC (target ≥ 5×). "
+        f"Model: {d.get('model', '?')}; request: {d.get('request', '?')}; load average at start "
+        f"{d.get('load_average_at_start', '?')}."
+    )
+    return "\n\n".join([table(["path", "concurrency", "p50", "p99", "requests/s"], rows), summary,
+                        footer(d, "serving.py")])
+
+
+def flatten(data: Any, prefix: str = "", depth: int = 0) -> Iterable[tuple[str, Any]]:
+    if isinstance(data, dict) and depth < 3:
+        for key, value in data.items():
+            if key in ("machine", "measured_at", "config"):
+                continue
+            yield from flatten(value, f"{prefix}.{key}" if prefix else key, depth + 1)
+    elif isinstance(data, (int, float)) and not isinstance(data, bool):
+        yield prefix, data
+
+
+def render_generic(name: str, d: dict[str, Any]) -> str:
+    rows = [[f"`{k}`", num(v)] for k, v in flatten(d)][:40]
+    return "\n\n".join([table(["figure", "value"], rows), footer(d, f"{name}.py")])
+
+
+RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "vs_tfx": ("penstock vs TFX 1.16, penguin pipeline", render_vs_tfx),
+    "overhead": ("Orchestration overhead", render_overhead),
+    "data_scale": ("Data components at scale", render_data_scale),
+    "compile": ("Compiling for Kubeflow and Airflow", render_compile),
+    "serving": ("Model server latency and throughput", render_serving),
+}
+
+
+def render(results_dir: pathlib.Path = RESULTS) -> str:
+    files = {p.stem: p for p in sorted(results_dir.glob("*.json"))}
+    names = [n for n in ORDER if n in files] + [n for n in files if n not in ORDER]
+    sections = []
+    for name in names:
+        try:
+            data = json.loads(files[name].read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"warning: skipping {files[name]}: {e}", file=sys.stderr)
+            continue
+        title, renderer = RENDERERS.get(name, (name.replace("_", " ").capitalize(), None))
+        body = renderer(data) if renderer else render_generic(name, data)
+        sections.append(f"### {title} — `bench/{name}.py`\n\n{body}")
+    return "\n\n".join(sections) + "\n"
+
+
+def write_readme(markdown: str, readme: pathlib.Path = README) -> None:
+    try:
+        text = readme.read_text()
+    except OSError as e:
+        sys.exit(f"error: cannot read {readme}: {e}")
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        sys.exit(f"error: {readme} has no {START} ... {END} block; add the two markers where the tables go")
+    new = text[: start + len(START)] + "\n" + markdown + text[end:]
+    readme.write_text(new)
+    print(f"rewrote the benchmark block in {readme}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"rewrite the {START} block of README.md")
+    parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--readme", type=pathlib.Path, default=README)
+    args = parser.parse_args()
+    markdown = render(args.results)
+    if args.write:
+        write_readme(markdown, args.readme)
+    else:
+        sys.stdout.write(markdown)
+
+
+if __name__ == "__main__":
+    main()

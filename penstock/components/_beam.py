@@ -1,0 +1,64 @@
+"""One place that turns a pipeline's ``beam_pipeline_args`` into a Beam pipeline.
+
+Every Beam-based executor calls :func:`make_pipeline` so that runner selection behaves the same
+everywhere: no arguments means Beam's DirectRunner in its in-memory mode (on a small machine the
+fastest choice, see ENVIRONMENT.md); anything else (``--direct_running_mode=multi_processing``,
+``--runner=PortableRunner --job_endpoint=...``, Dataflow/Flink options) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Beam is heavy: imported only when a pipeline is actually built
+    import apache_beam as beam
+
+_DEFAULT_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+
+
+def _has_option(args: list[str], name: str) -> bool:
+    return any(a == f"--{name}" or a.startswith(f"--{name}=") for a in args)
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    for i, a in enumerate(args):
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+        if a == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def effective_args(beam_pipeline_args: list[str] | None) -> list[str]:
+    """The arguments actually handed to Beam: the user's, plus DirectRunner in-memory defaults
+    when they choose no runner (or the DirectRunner without a running mode)."""
+    args = list(beam_pipeline_args or [])
+    if not _has_option(args, "runner"):
+        args.insert(0, "--runner=DirectRunner")
+    runner = _option_value(args, "runner")
+    if runner in ("DirectRunner", "direct") and not _has_option(args, "direct_running_mode"):
+        args.append("--direct_running_mode=in_memory")
+    return args
+
+
+def runs_in_one_process(beam_pipeline_args: list[str] | None) -> bool:
+    """True for the in-memory DirectRunner, where redistributing work between stages only costs."""
+    args = effective_args(beam_pipeline_args)
+    return _option_value(args, "runner") in ("DirectRunner", "direct") and _option_value(
+        args, "direct_running_mode"
+    ) == "in_memory"
+
+
+def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
+    """A Beam pipeline configured from ``beam_pipeline_args`` (DirectRunner in-memory by default)."""
+    # TFT/TFDV need Keras 2; this must be set before anything imports TensorFlow.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    # Beam warns that python-snappy is missing although its crcmod fallback is compiled (fast).
+    logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
+
+    return beam.Pipeline(options=PipelineOptions(effective_args(beam_pipeline_args)))

@@ -1,0 +1,270 @@
+"""Executors of CsvExampleGen, ParquetExampleGen and ImportExampleGen.
+
+Each one resolves its input files (spans, versions, pre-split folders), checks them in a fast
+pre-pass in this process (so bad input fails with a message naming file and line, never inside
+a Beam worker), then runs one Beam pipeline: read batches -> tf.Examples -> split -> gzip
+TFRecords in TFX's layout (``<uri>/Split-<name>/data_tfrecord-*.gz``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from penstock.components.example_gen import csv_reader, spans
+from penstock.components.example_gen.splitting import SplitConfig
+from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
+from penstock.pipelines.context import ExecutorContext
+
+_DEFAULT_PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "tfrecord": "*"}
+
+
+def run_csv(ctx: ExecutorContext) -> None:
+    _run(ctx, "csv")
+
+
+def run_parquet(ctx: ExecutorContext) -> None:
+    _run(ctx, "parquet")
+
+
+def run_import(ctx: ExecutorContext) -> None:
+    _run(ctx, "tfrecord")
+
+
+def _run(ctx: ExecutorContext, source: str) -> None:
+    params = ctx.parameters
+    patterns = dict(params.get("input_splits") or {}) or {"": params.get("input_pattern") or _DEFAULT_PATTERNS[source]}
+    for pattern in patterns.values():
+        spans.check_pattern(pattern)
+    split = SplitConfig.from_parameters(
+        dict(params.get("output_splits") or {"train": 2, "eval": 1}),
+        params.get("split_key"),
+        params.get("split_column"),
+    )
+    if len(patterns) > 1 and (split.key or split.column):
+        raise PipelineDefinitionError(f"{ctx.component_id}: split_key/split_column cannot be combined with input_splits")
+    resolved = spans.resolve(
+        params["input_base"], patterns, span=params.get("span"), span_range=params.get("span_range"), version=params.get("version")
+    )
+    files = [(split_name, path) for split_name, paths in resolved.files.items() for path in paths]
+    ctx.log.info("reading %d file(s), span %s, version %s", len(files), resolved.span, resolved.version)
+
+    output = ctx.output("examples")
+    extra: dict[str, Any] = {}
+    if source == "csv":
+        check = _check_csv(ctx, files, split)
+        kinds, split_values = check["kinds"], check["split_values"]
+        extra["column_types"] = json.dumps(kinds)
+        if check["bad_rows"].count:
+            extra["bad_rows"] = json.dumps({"count": check["bad_rows"].count, "samples": check["bad_rows"].samples})
+            ctx.log.warning("skipped %d malformed row(s) (bad_rows='skip')", check["bad_rows"].count)
+    elif source == "parquet":
+        kinds, split_values = {}, _check_parquet(files, split)
+    else:
+        if split.column:
+            raise PipelineDefinitionError(f"{ctx.component_id}: split_column is not supported for ImportExampleGen; use input_splits")
+        from penstock.components.example_gen.tfrecords import check_examples_file
+
+        for _, path in files:
+            check_examples_file(path)
+        kinds, split_values = {}, []
+
+    if any(patterns):
+        split_names = list(patterns)
+    elif split.column:
+        split_names = sorted(split_values)
+    else:
+        split_names = list(split.names)
+    for name in split_names:
+        if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+            raise InputDataError(f"split name {name!r} (from {split.column or 'the input splits'}) must use letters, digits, '_', '-' or '.'")
+
+    row_counts = _write(ctx, source, files, split, kinds, split_names, output)
+    output.split_names = split_names
+    output.set_property("span", resolved.span)
+    if resolved.version is not None:
+        output.set_property("version", resolved.version)
+    output.custom_properties["row_counts"] = json.dumps(row_counts)
+    output.custom_properties["input_files"] = json.dumps([p for _, p in files][:100])
+    if len(resolved.spans) > 1:
+        output.custom_properties["spans"] = json.dumps(resolved.spans)
+    output.custom_properties.update(extra)
+    empty = [name for name, count in row_counts.items() if count == 0]
+    if empty:
+        ctx.log.warning("split(s) %s received no rows", ", ".join(empty))
+
+
+def _declared_kinds(params: dict[str, Any]) -> dict[str, str]:
+    declared: dict[str, str] = {}
+    schema_file = params.get("schema_file")
+    if schema_file:
+        from penstock.components.schema_io import load_schema
+
+        for feature in load_schema(schema_file).feature:
+            declared[feature.name] = {0: "string", 1: "string", 2: "int", 3: "float"}.get(feature.type, "string")
+    for name, kind in (params.get("column_types") or {}).items():
+        if kind not in csv_reader.COLUMN_KINDS:
+            raise PipelineDefinitionError(f"column_types[{name!r}] = {kind!r}: expected one of {', '.join(csv_reader.COLUMN_KINDS)}")
+        declared[name] = kind
+    return declared
+
+
+def _check_csv(ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig) -> dict[str, Any]:
+    params = ctx.parameters
+    options = csv_reader.CsvOptions(
+        delimiter=params.get("delimiter") or ",",
+        null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
+        skip_bad_rows=params.get("bad_rows", "error") == "skip",
+    )
+    declared = _declared_kinds(params)
+    header: list[str] | None = None
+    first_path = ""
+    inference: csv_reader.TypeInference | None = None
+    bad = csv_reader.BadRows()
+    split_values: set[str] = set()
+    for _, path in files:
+        columns = csv_reader.read_header(path, options)
+        if header is None:
+            header, first_path = columns, path
+            named = list(params.get("column_types") or {}) + [c for c in (split.key, split.column) if c]
+            for name in named:
+                if name not in columns:
+                    raise InputDataError(f"{path}: column {name!r} (named in the ExampleGen's parameters) is not in the header {columns}")
+            # A schema may describe more features than these files hold (e.g. no label column).
+            inference = csv_reader.TypeInference(columns, {k: v for k, v in declared.items() if k in columns}, options)
+        elif set(columns) != set(header):
+            raise InputDataError(
+                f"{path}: header {columns} differs from {first_path}'s {header}; all input files must share columns"
+            )
+        assert inference is not None
+        rows = 0
+        for batch in csv_reader.iter_text_batches(path, columns, options, bad):
+            inference.update(path, batch, rows)
+            if split.column:
+                column = batch.column(batch.schema.get_field_index(split.column))
+                if column.null_count:
+                    line = csv_reader.line_of_row(path, rows + _first_null(column), options)
+                    raise InputDataError(f"{path}, line {line}: split column {split.column!r} is empty")
+                split_values.update(column.unique().to_pylist())
+            rows += batch.num_rows
+        if rows == 0:
+            raise InputDataError(f"{path}: the file has a header but no data rows")
+    assert inference is not None
+    kinds = inference.result()
+    if options.skip_bad_rows:
+        ctx.log.info("column types: %s", kinds)
+    return {"kinds": kinds, "split_values": split_values, "bad_rows": bad, "options": options}
+
+
+def _first_null(column: Any) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.index(pc.is_null(column), True).as_py())
+
+
+def _check_parquet(files: list[tuple[str, str]], split: SplitConfig) -> set[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from penstock.components.example_gen.arrow_examples import arrow_table_column_to_examples_type
+
+    values: set[str] = set()
+    first: tuple[str, Any] | None = None
+    for _, path in files:
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputDataError(f"{path}: not a readable Parquet file ({e})") from None
+        schema = parquet.schema_arrow
+        if first is None:
+            first = (path, schema)
+        elif set(schema.names) != set(first[1].names):
+            raise InputDataError(f"{path}: columns {schema.names} differ from {first[0]}'s {first[1].names}")
+        if parquet.metadata.num_rows == 0:
+            raise InputDataError(f"{path}: the Parquet file has no rows")
+        for field in schema:
+            try:
+                arrow_table_column_to_examples_type(pa.array([], field.type))
+            except (TypeError, pa.ArrowNotImplementedError) as e:
+                raise InputDataError(f"{path}: column {field.name!r}: {e}") from None
+        for name in (split.key, split.column):
+            if name and name not in schema.names:
+                raise InputDataError(f"{path}: column {name!r} (named in the ExampleGen's parameters) is not in {schema.names}")
+        if split.column:
+            column = parquet.read(columns=[split.column]).column(0)
+            if column.null_count:
+                raise InputDataError(f"{path}: split column {split.column!r} has empty values")
+            values.update(str(v) for v in column.unique().to_pylist())
+    return values
+
+
+def _write(
+    ctx: ExecutorContext,
+    source: str,
+    files: list[tuple[str, str]],
+    split: SplitConfig,
+    kinds: dict[str, str],
+    split_names: list[str],
+    output: Any,
+) -> dict[str, int]:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from penstock.components._beam import make_pipeline, runs_in_one_process
+    from penstock.components.example_gen import beam_fns
+    from penstock.components.example_gen.tfrecord_sink import WriteTFRecordBatches
+
+    params = ctx.parameters
+    if source == "csv":
+        options = csv_reader.CsvOptions(
+            delimiter=params.get("delimiter") or ",",
+            null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
+            skip_bad_rows=params.get("bad_rows", "error") == "skip",
+        )
+        reader: beam.DoFn = beam_fns.ReadCsvBatches(options)
+    elif source == "parquet":
+        reader = beam_fns.ReadParquetBatches()
+    else:
+        reader = beam_fns.ReadTFRecordBatches()
+
+    pipeline = make_pipeline(ctx.beam_pipeline_args)
+    batches = pipeline | "Files" >> beam.Create(files) | "ReadBatches" >> beam.ParDo(reader)
+    if not runs_in_one_process(ctx.beam_pipeline_args):
+        # Spread batches over workers so that one big file is converted in parallel. In one
+        # process this would only hold every batch in memory at once.
+        batches = batches | "Spread" >> beam.Reshuffle()
+    tagged = batches | "ToExamples" >> beam.ParDo(beam_fns.ToSplitExamples(source, split, kinds)).with_outputs(
+        *split_names
+    )
+    for name in split_names:
+        _ = tagged[name] | f"Write[{name}]" >> WriteTFRecordBatches(os.path.join(output.split_uri(name), "data_tfrecord"))
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except PenstockError:
+        raise
+    except Exception as e:  # Beam wraps worker errors: surface the original message
+        message = str(e)
+        match = re.search(r"(InputDataError|PipelineDefinitionError): (.+?)(?: \[while running|$)", message, re.S)
+        if match:
+            raise InputDataError(match.group(2).strip()) from None
+        raise ExecutionError(ctx.component_id, f"the Beam pipeline failed: {message.strip().splitlines()[-1]}") from e
+    for name in split_names:  # a split that received no rows still gets its directory
+        os.makedirs(output.split_uri(name), exist_ok=True)
+    counts = {name: 0 for name in split_names}
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(beam_fns.METRICS_NAMESPACE))["counters"]
+    except NotImplementedError:  # e.g. Beam's DaskRunner collects no metrics: count the files
+        from penstock.components.example_gen.tfrecords import count_records
+
+        for name in split_names:
+            directory = output.split_uri(name)
+            counts[name] = sum(count_records(os.path.join(directory, f)) for f in os.listdir(directory))
+        return counts
+    for counter in counters:
+        name = counter.key.metric.name.removeprefix("rows.")
+        if name in counts:
+            counts[name] += int(counter.committed or counter.attempted or 0)
+    return counts

@@ -1,0 +1,114 @@
+"""Executor of StatisticsGen: TFDV statistics for every split.
+
+Large data (or any runner other than the in-memory DirectRunner) goes through one Beam pipeline.
+Small splits on the default runner are computed in this process with TFDV's in-memory path:
+starting a Beam pipeline costs seconds, computing statistics of a few thousand rows milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from penstock.components._beam import make_pipeline
+from penstock.errors import ExecutionError, InputDataError, PipelineDefinitionError
+from penstock.pipelines.artifact import Artifact
+from penstock.pipelines.context import ExecutorContext
+
+STATS_FILE = "FeatureStats.pb"
+# Compressed bytes of all selected splits below which statistics are computed without Beam.
+IN_PROCESS_MAX_BYTES = 16 * 1024 * 1024
+
+
+def selected_splits(ctx: ExecutorContext, split_names: list[str], what: str) -> list[str]:
+    exclude = list(ctx.parameters.get("exclude_splits") or [])
+    unknown = [s for s in exclude if s not in split_names]
+    if unknown:
+        raise PipelineDefinitionError(
+            f"{ctx.component_id}: exclude_splits names {unknown}, but the {what} has splits {split_names}"
+        )
+    return [s for s in split_names if s not in exclude]
+
+
+def run(ctx: ExecutorContext) -> None:
+    import tensorflow_data_validation as tfdv
+
+    from penstock.components.schema_io import load_schema
+
+    examples = ctx.input("examples")
+    schema_artifact = ctx.optional_input("schema")
+    splits = selected_splits(ctx, examples.split_names, "Examples artifact")
+    if not splits:
+        raise InputDataError(f"{ctx.component_id}: the Examples artifact {examples.uri} has no split to compute statistics for")
+    options = tfdv.StatsOptions()
+    if schema_artifact is not None:
+        options.schema = load_schema(schema_artifact.uri)
+    if ctx.parameters.get("sample_rate"):
+        options.sample_rate = float(ctx.parameters["sample_rate"])
+
+    output = ctx.output("statistics")
+    sources = {}
+    for split in splits:
+        source_dir = examples.split_uri(split)
+        if not os.path.isdir(source_dir) or not os.listdir(source_dir):
+            raise InputDataError(f"{ctx.component_id}: split {split!r} of {examples.uri} holds no files ({source_dir})")
+        sources[split] = source_dir
+        os.makedirs(output.split_uri(split), exist_ok=True)
+    if not ctx.parameters.get("sample_rate") and _small_and_local(ctx.beam_pipeline_args, list(sources.values())):
+        _statistics_in_process(sources, options, output)
+    else:
+        _statistics_with_beam(ctx, sources, options, output)
+
+    counts = {}
+    for split in splits:
+        stats = tfdv.load_stats_binary(os.path.join(output.split_uri(split), STATS_FILE))
+        counts[split] = int(stats.datasets[0].num_examples) if stats.datasets else 0
+    output.split_names = splits
+    span = examples.get_property("span")
+    if span is not None:
+        output.set_property("span", span)
+    output.custom_properties["num_examples"] = json.dumps(counts)
+
+
+def _small_and_local(beam_args: list[str], directories: list[str]) -> bool:
+    flags = " ".join(beam_args)
+    if ("--runner" in flags and "--runner=DirectRunner" not in flags) or "multi_processing" in flags:
+        return False
+    total = sum(os.path.getsize(os.path.join(d, f)) for d in directories for f in os.listdir(d))
+    return total <= IN_PROCESS_MAX_BYTES
+
+
+def _statistics_in_process(sources: dict[str, str], options: object, output: Artifact) -> None:
+    import tensorflow as tf
+    from tensorflow_data_validation.statistics import stats_impl
+    from tfx_bsl.coders import example_coder
+
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    for split, source_dir in sources.items():
+        files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
+        records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+        if not records:
+            raise InputDataError(f"split {split!r} ({source_dir}) holds no examples")
+        stats = stats_impl.generate_statistics_in_memory(decoder.DecodeBatch(records), options)
+        with open(os.path.join(output.split_uri(split), STATS_FILE), "wb") as f:
+            f.write(stats.SerializeToString())
+
+
+def _statistics_with_beam(ctx: ExecutorContext, sources: dict[str, str], options: object, output: Artifact) -> None:
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    pipeline = make_pipeline(ctx.beam_pipeline_args)
+    for split, source_dir in sources.items():
+        target_dir = output.split_uri(split)
+        reader = tfxio.TFExampleRecord(file_pattern=os.path.join(source_dir, "*"), telemetry_descriptors=["penstock"])
+        _ = (
+            pipeline
+            | f"Read[{split}]" >> reader.BeamSource()
+            | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
+            | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(os.path.join(target_dir, STATS_FILE))
+        )
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as e:
+        raise ExecutionError(ctx.component_id, f"computing statistics failed: {str(e).strip().splitlines()[-1]}") from e

@@ -1,0 +1,154 @@
+"""Executor of :class:`penstock.components.trainer.Trainer` (imported only when it runs).
+
+Builds TFX-compatible ``FnArgs``, runs ``run_fn`` inside the chosen distribution strategy's
+scope, checks that a SavedModel was exported to ``<model uri>/Format-Serving`` and, when a
+transform graph is wired in, runs the training/serving skew check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import penstock._env  # noqa: F401  (Keras 2 mode before TensorFlow is imported)
+from penstock.components._user_fn import resolve_user_function
+from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from penstock.components.transform_executor import load_schema, split_names_of, split_pattern
+from penstock.errors import InputDataError, UserCodeError
+from penstock.pipelines.artifact import Artifact
+from penstock.pipelines.context import ExecutorContext
+from penstock.pipelines.user_code import describe_user_exception
+
+SERVING_MODEL_DIR = "Format-Serving"
+
+
+def _files(component_id: str, examples: Artifact, splits: list[str], which: str) -> list[str]:
+    available = split_names_of(examples)
+    for split in splits:
+        if split not in available:
+            raise InputDataError(
+                f"{component_id}: {which} split {split!r} not found in examples {examples.uri} "
+                f"(splits: {available or 'none'})"
+            )
+    return [split_pattern(examples, s) for s in splits]
+
+
+def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
+    artifact = ctx.optional_input("hyperparameters")
+    if artifact is None:
+        return dict(ctx.parameters.get("hyperparameters") or {})
+    path = os.path.join(artifact.uri, "hyperparameters.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputDataError(f"{ctx.component_id}: cannot read hyperparameters {path}: {e}") from None
+    # keras_tuner's HyperParameters.get_config() nests values under "values".
+    if isinstance(loaded, dict) and isinstance(loaded.get("values"), dict):
+        return dict(loaded["values"])
+    return dict(loaded)
+
+
+def has_saved_model(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
+
+
+def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
+    params = ctx.parameters
+    train_args = dict(params.get("train_args") or {})
+    eval_args = dict(params.get("eval_args") or {})
+    examples = ctx.input("examples")
+    schema_artifact = ctx.optional_input("schema")
+    transform_graph = ctx.optional_input("transform_graph")
+    base_model = ctx.optional_input("base_model")
+
+    schema_path = os.path.join(schema_artifact.uri, "schema.pbtxt") if schema_artifact else None
+    default_schema = None
+    if transform_graph is not None:
+        import tensorflow_transform as tft
+
+        default_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
+    elif schema_artifact is not None:
+        default_schema = load_schema(schema_artifact)
+
+    model_uri = ctx.output("model").uri
+    working_dir = os.path.join(ctx.tmp_dir, "working_dir")
+    os.makedirs(working_dir, exist_ok=True)
+    os.makedirs(ctx.output("model_run").uri, exist_ok=True)
+    return FnArgs(
+        working_dir=working_dir,
+        train_files=_files(ctx.component_id, examples, list(train_args.get("splits") or ["train"]), "train"),
+        eval_files=_files(ctx.component_id, examples, list(eval_args.get("splits") or ["eval"]), "eval"),
+        train_steps=train_args.get("num_steps"),
+        eval_steps=eval_args.get("num_steps"),
+        schema_path=schema_path,
+        schema_file=schema_path,
+        transform_graph_path=transform_graph.uri if transform_graph else None,
+        transform_output=transform_graph.uri if transform_graph else None,
+        data_accessor=DataAccessor(default_schema=default_schema),
+        serving_model_dir=os.path.join(model_uri, SERVING_MODEL_DIR),
+        eval_model_dir=os.path.join(model_uri, "Format-TFMA"),
+        model_run_dir=ctx.output("model_run").uri,
+        base_model=os.path.join(base_model.uri, SERVING_MODEL_DIR) if base_model else None,
+        hyperparameters=_hyperparameters(ctx),
+        custom_config=dict(params.get("custom_config") or {}),
+        distribution_strategy=strategy_name,
+    )
+
+
+def run(ctx: ExecutorContext) -> None:
+    from penstock.components.trainer.distribution import resolve_strategy
+    from penstock.components.trainer.skew_check import check_skew
+
+    params = ctx.parameters
+    run_fn, where = resolve_user_function(ctx.component_id, params, "run_fn", "run_fn")
+    strategy, strategy_name = resolve_strategy(str(params.get("strategy") or "auto"), ctx.component_id)
+    fn_args = build_fn_args(ctx, strategy_name)
+    ctx.log.info("Trainer: running %s under the %s strategy", where, strategy_name)
+
+    try:
+        with strategy.scope():
+            run_fn(fn_args)
+    except UserCodeError:
+        raise
+    except Exception as e:  # anything the user's code raises
+        raise UserCodeError(f"{ctx.component_id}: {where} raised {describe_user_exception(e)}") from e
+
+    serving_dir = str(fn_args.serving_model_dir)
+    if not has_saved_model(serving_dir):
+        raise UserCodeError(
+            f"{ctx.component_id}: {where} returned without exporting a model: "
+            f"fn_args.serving_model_dir ({serving_dir}) holds no saved_model.pb. End run_fn with "
+            "penstock.components.trainer.export_serving_model(model, fn_args.transform_output, "
+            "fn_args.serving_model_dir, label_key=...) or model.save(fn_args.serving_model_dir)"
+        )
+
+    model = ctx.output("model")
+    model.custom_properties["run_fn"] = where
+    model.custom_properties["strategy"] = strategy_name
+    transform_graph = ctx.optional_input("transform_graph")
+    if not params.get("skew_check", True):
+        model.custom_properties["skew_check"] = "disabled"
+        return
+    if transform_graph is None:
+        model.custom_properties["skew_check"] = "skipped: no transform_graph"
+        ctx.log.info("skew check skipped: no transform_graph wired into the Trainer")
+        return
+    report = check_skew(
+        ctx.component_id, serving_dir, transform_graph.uri,
+        max_rows=int(params.get("skew_check_rows", 200)),
+        tolerance=float(params.get("skew_tolerance", 1e-6)), log=ctx.log,
+    )
+    if report is None:
+        model.custom_properties["skew_check"] = "skipped: no eval sample in the transform graph"
+        return
+    model.custom_properties.update({
+        "skew_check": "passed",
+        "skew_check_rows": report.rows,
+        "skew_check_max_abs_diff": report.max_abs_diff,
+        "skew_check_signatures": ",".join(report.signatures),
+    })
+    ctx.log.info("skew check passed on %d eval rows (%s), max |difference| %.3g",
+                 report.rows, ", ".join(report.signatures), report.max_abs_diff)
+

@@ -1,0 +1,119 @@
+"""Helpers for the data-component tests: run an executor with a hand-built ExecutorContext."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any
+
+from penstock.pipelines.artifact import Artifact, ArtifactState
+from penstock.pipelines.component import Component
+from penstock.pipelines.context import ExecutorContext
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PENGUIN_DATA = REPO / "examples" / "penguin" / "data"
+TAXI_DATA = REPO / "examples" / "taxi" / "data"
+
+
+def run_component(
+    component: Component,
+    workdir: str | os.PathLike[str],
+    inputs: dict[str, list[Artifact]] | None = None,
+    beam_pipeline_args: list[str] | None = None,
+) -> dict[str, Artifact]:
+    """Run ``component``'s executor in-process, as the runner would, and return its outputs
+    (marked LIVE so they can feed the next component)."""
+    workdir = pathlib.Path(workdir)
+    outputs: dict[str, Artifact] = {}
+    for key, spec in component.SPEC.outputs.items():
+        uri = workdir / component.id / key
+        uri.mkdir(parents=True, exist_ok=True)
+        outputs[key] = spec.type(uri=str(uri))
+    tmp = workdir / component.id / ".tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    ctx = ExecutorContext(
+        pipeline_name="test",
+        run_id="run-1",
+        component_id=component.id,
+        execution_id=1,
+        inputs=inputs or {},
+        outputs=outputs,
+        parameters=dict(component.parameters),
+        beam_pipeline_args=list(beam_pipeline_args or []),
+        tmp_dir=str(tmp),
+        pipeline_root=str(workdir),
+    )
+    component.executor_fn()(ctx)
+    for artifact in outputs.values():
+        artifact.state = ArtifactState.LIVE
+    return outputs
+
+
+def write(path: pathlib.Path, content: str | bytes) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def as_dict(artifact: Artifact, key: str) -> Any:
+    import json
+
+    return json.loads(artifact.custom_properties[key])
+
+
+_memo: dict[str, Any] = {}
+
+
+def cached(key: str, build: Any) -> Any:
+    """Build once per pytest process, so several test modules share one expensive result."""
+    if key not in _memo:
+        _memo[key] = build()
+    return _memo[key]
+
+
+def _scratch() -> pathlib.Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    def make() -> pathlib.Path:
+        path = pathlib.Path(tempfile.mkdtemp(prefix="penstock-data-tests-"))
+        atexit.register(shutil.rmtree, path, True)
+        return path
+
+    return cached("scratch", make)
+
+
+def penguin_stats(csv_name: str) -> dict[str, Artifact]:
+    """CsvExampleGen + StatisticsGen on one penguins file (computed once per process)."""
+
+    def build() -> dict[str, Artifact]:
+        from penstock.components.example_gen import CsvExampleGen
+        from penstock.components.statistics_gen import StatisticsGen
+
+        workdir = _scratch() / csv_name
+        gen = CsvExampleGen(input_base=str(PENGUIN_DATA), input_pattern=csv_name)
+        examples = run_component(gen, workdir)["examples"]
+        stats_gen = StatisticsGen(examples=gen.outputs["examples"])
+        statistics = run_component(stats_gen, workdir, inputs={"examples": [examples]})["statistics"]
+        return {"examples": examples, "statistics": statistics}
+
+    return cached(f"penguin-stats-{csv_name}", build)
+
+
+def penguin_schema() -> Artifact:
+    """The schema SchemaGen infers from the clean penguins.csv (computed once per process)."""
+
+    def build() -> Artifact:
+        from penstock.components.schema_gen import SchemaGen
+        from penstock.pipelines.channel import Channel
+        from penstock.pipelines.standard_artifacts import ExampleStatistics
+
+        clean = penguin_stats("penguins.csv")
+        gen = SchemaGen(statistics=Channel(ExampleStatistics))
+        return run_component(gen, _scratch() / "schema", inputs={"statistics": [clean["statistics"]]})["schema"]
+
+    return cached("penguin-schema", build)

@@ -1,0 +1,91 @@
+"""StatisticsGen: TFDV statistics per split, for every feature, schema-aware when given a schema."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from penstock.components.statistics_gen import StatisticsGen
+from penstock.errors import PipelineDefinitionError
+from penstock.pipelines.channel import Channel
+from penstock.pipelines.standard_artifacts import Examples
+from tests.components._data_fixtures import as_dict, penguin_schema, penguin_stats, run_component
+
+PENGUIN_FEATURES = {"species", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"}
+
+
+def load(statistics, split: str):
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.load_stats_binary(os.path.join(statistics.split_uri(split), "FeatureStats.pb"))
+
+
+def features_of(stats) -> dict:
+    return {f.path.step[0]: f for f in stats.datasets[0].features}
+
+
+def test_statistics_for_every_split_and_feature():
+    made = penguin_stats("penguins.csv")
+    statistics, examples = made["statistics"], made["examples"]
+    assert statistics.split_names == ["train", "eval"]
+    counts = as_dict(examples, "row_counts")
+    assert as_dict(statistics, "num_examples") == counts
+    for split in ("train", "eval"):
+        stats = load(statistics, split)
+        assert stats.datasets[0].num_examples == counts[split]
+        features = features_of(stats)
+        assert set(features) == PENGUIN_FEATURES
+        body = features["body_mass_g"].num_stats
+        assert 0.0 <= body.min < body.max <= 1.0
+
+
+def test_missing_values_are_counted():
+    stats = load(penguin_stats("penguins_raw.csv")["statistics"], "train")
+    sex = features_of(stats)["sex"].string_stats.common_stats
+    assert sex.num_missing > 0  # "NA" cells became missing features
+    assert features_of(stats)["species"].string_stats.unique == 3
+
+
+def test_schema_aware_statistics_and_excluded_splits(tmp_path):
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    examples = penguin_stats("penguins.csv")["examples"]
+    schema = penguin_schema()
+    gen = StatisticsGen(examples=Channel(Examples), exclude_splits=["eval"])
+    # The Schema channel is optional; hand the artifact in directly as the runner would.
+    statistics = run_component(gen, tmp_path, inputs={"examples": [examples], "schema": [schema]})["statistics"]
+    assert statistics.split_names == ["train"]
+    assert not os.path.exists(statistics.split_uri("eval"))
+    species = features_of(load(statistics, "train"))["species"]
+    assert species.type == statistics_pb2.FeatureNameStatistics.INT
+
+
+def test_unknown_excluded_split_is_a_definition_error(tmp_path):
+    examples = penguin_stats("penguins.csv")["examples"]
+    gen = StatisticsGen(examples=Channel(Examples), exclude_splits=["test"])
+    with pytest.raises(PipelineDefinitionError, match=r"exclude_splits names \['test'\].*\['train', 'eval'\]"):
+        run_component(gen, tmp_path, inputs={"examples": [examples]})
+
+
+def test_small_data_in_process_matches_beam(tmp_path, monkeypatch):
+    """Small splits skip Beam; the statistics must be those the Beam pipeline computes."""
+    from penstock.components import statistics_gen_executor
+
+    examples = penguin_stats("penguins_raw.csv")["examples"]
+    in_process = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "fast",
+                               inputs={"examples": [examples]})["statistics"]
+    monkeypatch.setattr(statistics_gen_executor, "IN_PROCESS_MAX_BYTES", -1)  # force the Beam path
+    with_beam = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "beam",
+                              inputs={"examples": [examples]})["statistics"]
+    for split in ("train", "eval"):
+        fast, beam = features_of(load(in_process, split)), features_of(load(with_beam, split))
+        assert load(in_process, split).datasets[0].num_examples == load(with_beam, split).datasets[0].num_examples
+        assert set(fast) == set(beam)
+        for name, feature in beam.items():
+            if feature.HasField("num_stats"):
+                assert fast[name].num_stats.mean == pytest.approx(feature.num_stats.mean)
+                assert fast[name].num_stats.common_stats.num_missing == feature.num_stats.common_stats.num_missing
+            else:
+                assert fast[name].string_stats.unique == feature.string_stats.unique
+                assert fast[name].string_stats.common_stats.num_missing == feature.string_stats.common_stats.num_missing
