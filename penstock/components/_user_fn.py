@@ -13,8 +13,18 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from penstock.errors import UserCodeError
+from penstock.errors import PipelineDefinitionError, UserCodeError
 from penstock.pipelines.user_code import load_callable, load_module_file
+
+
+def require_one_source(component_id: str, parameters: dict[str, Any], function_param: str) -> None:
+    """Declaration check: exactly one of ``module_file`` or ``<function_param>`` is given."""
+    given = [k for k in ("module_file", function_param) if parameters.get(k)]
+    if len(given) != 1:
+        raise PipelineDefinitionError(
+            f"{component_id}: give exactly one of module_file (a file defining {function_param}) "
+            f"or {function_param} ('package.module.function'); got {given or 'neither'}"
+        )
 
 
 def describe_function(fn: Callable[..., Any]) -> str:

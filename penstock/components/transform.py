@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from penstock.components._user_fn import require_one_source
 from penstock.errors import PipelineDefinitionError
 from penstock.pipelines.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
 from penstock.pipelines.standard_artifacts import Examples, Schema, TransformCache, TransformGraph
@@ -61,11 +62,6 @@ class Transform(Component):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        given = [k for k in ("module_file", "preprocessing_fn") if self.parameters.get(k)]
-        if len(given) != 1:
-            raise PipelineDefinitionError(
-                f"{self.id}: give exactly one of module_file (a file defining preprocessing_fn) "
-                f"or preprocessing_fn ('package.module.function'); got {given or 'neither'}"
-            )
+        require_one_source(self.id, self.parameters, "preprocessing_fn")
         if self.parameters["skew_sample_rows"] < 0:
             raise PipelineDefinitionError(f"{self.id}: skew_sample_rows must be >= 0")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from penstock.components._user_fn import require_one_source
 from penstock.errors import PipelineDefinitionError
 from penstock.pipelines.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
 from penstock.pipelines.standard_artifacts import (
@@ -64,12 +65,7 @@ class Trainer(Component):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        given = [k for k in ("module_file", "run_fn") if self.parameters.get(k)]
-        if len(given) != 1:
-            raise PipelineDefinitionError(
-                f"{self.id}: give exactly one of module_file (a file defining run_fn) "
-                f"or run_fn ('package.module.function'); got {given or 'neither'}"
-            )
+        require_one_source(self.id, self.parameters, "run_fn")
         for name in ("train_args", "eval_args"):
             unknown = set(self.parameters[name]) - _ARGS_KEYS
             if unknown:
