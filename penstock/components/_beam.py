@@ -2,7 +2,8 @@
 
 Every Beam-based executor calls :func:`make_pipeline` so that runner selection behaves the same
 everywhere: no arguments means Beam's DirectRunner in its in-memory mode (on a small machine the
-fastest choice, see ENVIRONMENT.md); anything else (``--direct_running_mode=multi_processing``,
+fastest choice: TFDV on 500k rows took 17.5 s in memory vs 33.9 s multi-processing on 2 cores);
+anything else (``--direct_running_mode=multi_processing``,
 ``--runner=PortableRunner --job_endpoint=...``, Dataflow/Flink options) passes through unchanged.
 """
 
