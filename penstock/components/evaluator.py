@@ -50,6 +50,7 @@ class Evaluator(Component):
         },
     )
     EXECUTOR = "penstock.components.evaluator_executor:run"
+    HEAVY_MODULES = ("tensorflow_model_analysis",)
     USES_BEAM = True
     VERSION = "1"
 

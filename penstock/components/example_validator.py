@@ -39,4 +39,5 @@ class ExampleValidator(Component):
         },
     )
     EXECUTOR = "penstock.components.example_validator_executor:run"
+    HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"

@@ -37,6 +37,7 @@ class InfraValidator(Component):
         },
     )
     EXECUTOR = "penstock.components.infra_validator_executor:run"
+    HEAVY_MODULES = ("tensorflow",)
     VERSION = "1"
 
     def __init__(self, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ class SchemaGen(Component):
         },
     )
     EXECUTOR = "penstock.components.schema_gen_executor:run_schema_gen"
+    HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"
 
 
@@ -37,4 +38,5 @@ class ImportSchemaGen(Component):
         parameters={"schema_file": Parameter(str, description="path to a schema.pbtxt")},
     )
     EXECUTOR = "penstock.components.schema_gen_executor:run_import_schema_gen"
+    HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"

@@ -23,5 +23,6 @@ class StatisticsGen(Component):
         },
     )
     EXECUTOR = "penstock.components.statistics_gen_executor:run"
+    HEAVY_MODULES = ("tensorflow_data_validation",)
     USES_BEAM = True
     VERSION = "1"

@@ -57,6 +57,7 @@ class Transform(Component):
         },
     )
     EXECUTOR = "penstock.components.transform_executor:run"
+    HEAVY_MODULES = ("tensorflow_transform", "tensorflow_transform.beam")
     USES_BEAM = True
     VERSION = "1"
 

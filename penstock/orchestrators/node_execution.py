@@ -71,6 +71,7 @@ class NodeExecutor:
         self._deferred: list[dict[str, Any]] = []
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
+        self._preloading: threading.Thread | None = None
 
     # -- entry point --------------------------------------------------------------------------
     def flush(self) -> None:
@@ -196,6 +197,7 @@ class NodeExecutor:
         else:
             decision = "disabled: " + ("caching is off for this run" if not self.enable_cache else "caching is off for this component")
 
+        self._preload(node)
         policy = node.retry_policy
         wait = policy.backoff_seconds
         attempt = 0
@@ -210,6 +212,20 @@ class NodeExecutor:
                 self.on_attempt_failed(node.id, attempt, outcome.error or "")
             time.sleep(wait)
             wait = min(wait * policy.backoff_multiplier, policy.max_backoff_seconds)
+
+    def _preload(self, first: Component) -> None:
+        """On the run's first execution, import what later components need in the background
+        (the first component imports its own modules itself)."""
+        with self._lock:
+            if self._preloading is not None:
+                return
+            from penstock.orchestrators.preload import start_preloading
+
+            modules = [
+                m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES
+                if m not in first.HEAVY_MODULES
+            ]
+            self._preloading = start_preloading(modules)
 
     def _record_failure(self, node: Component, inputs: dict[str, list[Artifact]], error: str) -> NodeOutcome:
         execution_id = self.store.record_execution(

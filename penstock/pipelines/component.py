@@ -126,6 +126,8 @@ class Component(Node):
     EXECUTOR: ClassVar[str | Callable[..., Any] | None] = None
     VERSION: ClassVar[str] = "1"
     USES_BEAM: ClassVar[bool] = False
+    # Heavy modules the executor imports; a run imports them ahead in the background.
+    HEAVY_MODULES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, id: str | None = None, **kwargs: Any) -> None:
         cls_name = type(self).__name__

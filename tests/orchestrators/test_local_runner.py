@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 
@@ -14,6 +15,7 @@ from penstock.errors import PipelineDefinitionError
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
 from penstock.pipelines.artifact import ArtifactState
+from penstock.pipelines.component import Component, ComponentSpec, OutputSpec
 from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
 from penstock.pipelines.loader import load_pipeline
 from penstock.pipelines.pipeline import Pipeline
@@ -231,3 +233,26 @@ def test_pipeline_file_errors(tmp_path):
     syntax = _run_cli(["run", str(broken)], cwd=tmp_path, check=False)
     assert syntax.returncode == 1 and "broken.py, line 1: syntax error" in syntax.stderr
     assert "Traceback" not in syntax.stderr
+
+
+class ProbeComponent(Component):
+    SPEC = ComponentSpec(outputs={"out": OutputSpec(Examples)})
+    EXECUTOR = staticmethod(lambda ctx: None)
+    HEAVY_MODULES = ("tests.orchestrators._heavy_probe",)
+
+
+def test_heavy_modules_preload_on_execution_but_not_on_a_cached_run(tmp_path):
+    probe = "tests.orchestrators._heavy_probe"
+    sys.modules.pop(probe, None)
+    first = sleeper(seconds=0.2, tag="p", id="first")
+    pipeline = _pipeline(tmp_path, [first, ProbeComponent()])
+    assert LocalRunner(max_workers=1).run(pipeline).succeeded
+    deadline = time.time() + 10
+    while probe not in sys.modules and time.time() < deadline:
+        time.sleep(0.01)
+    assert probe in sys.modules  # imported by the preload thread, ahead of ProbeComponent
+    sys.modules.pop(probe)
+    cached = LocalRunner().run(pipeline)
+    assert {o.state for o in cached.outcomes.values()} == {"CACHED"}
+    time.sleep(0.2)
+    assert probe not in sys.modules

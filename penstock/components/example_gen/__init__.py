@@ -66,6 +66,7 @@ class CsvExampleGen(Component):
         },
     )
     EXECUTOR = "penstock.components.example_gen.executor:run_csv"
+    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
     USES_BEAM = True
     VERSION = "1"
 
@@ -75,6 +76,7 @@ class ParquetExampleGen(Component):
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_parquet"
+    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
     USES_BEAM = True
     VERSION = "1"
 
@@ -84,6 +86,7 @@ class ImportExampleGen(Component):
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_import"
+    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
     USES_BEAM = True
     VERSION = "1"
 

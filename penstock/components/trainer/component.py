@@ -61,6 +61,7 @@ class Trainer(Component):
         },
     )
     EXECUTOR = "penstock.components.trainer.executor:run"
+    HEAVY_MODULES = ("tensorflow", "tf_keras")
     VERSION = "1"
 
     def __init__(self, **kwargs: Any) -> None:
