@@ -85,6 +85,10 @@ def example_from_taxi_csv() -> bytes:
     """The first taxi row as a tf.Example, typed as CsvExampleGen types columns."""
     from tensorflow.core.example import example_pb2
 
+    from penstock.pipelines.user_code import load_module_file
+
+    taxi_pipeline = load_module_file(os.path.join(REPO, "examples", "taxi", "pipeline.py"))
+    forced_float = set(taxi_pipeline.FLOAT_COLUMNS)  # the pipeline's column_types override
     with open(TAXI_CSV, newline="") as f:
         row = next(csv.DictReader(f))
     example = example_pb2.Example()
@@ -92,6 +96,9 @@ def example_from_taxi_csv() -> bytes:
         if text == "":
             continue
         feature = example.features.feature[key]
+        if key in forced_float:
+            feature.float_list.value.append(float(text))
+            continue
         try:
             feature.int64_list.value.append(int(text))
             continue
