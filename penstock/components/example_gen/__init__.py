@@ -40,7 +40,15 @@ _COMMON_PARAMETERS = {
 }
 
 
-class CsvExampleGen(Component):
+class _ExampleGen(Component):
+    """What every ExampleGen shares: a Beam pipeline reading files and writing tf.Examples."""
+
+    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
+    USES_BEAM = True
+    VERSION = "1"
+
+
+class CsvExampleGen(_ExampleGen):
     """CSV files to tf.Examples; column types (int, float, string) are inferred, missing values
     (empty, NA, ...) become missing features, and malformed input fails naming file and line."""
 
@@ -66,29 +74,20 @@ class CsvExampleGen(Component):
         },
     )
     EXECUTOR = "penstock.components.example_gen.executor:run_csv"
-    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
-    USES_BEAM = True
-    VERSION = "1"
 
 
-class ParquetExampleGen(Component):
+class ParquetExampleGen(_ExampleGen):
     """Parquet files to tf.Examples (ints, bools, dates and timestamps as int64; floats as float)."""
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_parquet"
-    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
-    USES_BEAM = True
-    VERSION = "1"
 
 
-class ImportExampleGen(Component):
+class ImportExampleGen(_ExampleGen):
     """TFRecord files of tf.Example (gzip or not), re-split and written in TFX's layout."""
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_import"
-    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
-    USES_BEAM = True
-    VERSION = "1"
 
 
 __all__ = ["CsvExampleGen", "ImportExampleGen", "ParquetExampleGen"]
