@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -83,6 +84,23 @@ def _feature_view(feature: Any, num_examples: int, type_names: dict[int, str]) -
     return view
 
 
+def _split_protos(
+    artifact: Artifact, filename: str, proto_class: Any, what: str, errors: list[str]
+) -> Iterator[tuple[str, str, Any]]:
+    """(split, path, parsed proto) for each split holding ``filename``; an unreadable file becomes
+    a message in ``errors`` instead of an exception, so the report still renders."""
+    for split in split_names(artifact, filename):
+        path = os.path.join(artifact.split_uri(split), filename)
+        proto = proto_class()
+        try:
+            with open(path, "rb") as f:
+                proto.ParseFromString(f.read())
+        except (OSError, DecodeError) as e:
+            errors.append(f"{path}: cannot read {what} ({type(e).__name__}: {e})")
+            continue
+        yield split, path, proto
+
+
 def read_statistics(artifact: Artifact) -> dict[str, Any]:
     """Per-feature statistics of every split: ``{"splits": [...], "features": [{name, splits: {split: view}}], "errors": [...]}``."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -92,15 +110,8 @@ def read_statistics(artifact: Artifact) -> dict[str, Any]:
     splits: list[str] = []
     errors: list[str] = []
     num_examples: dict[str, int] = {}
-    for split in split_names(artifact, STATS_FILE):
-        path = os.path.join(artifact.split_uri(split), STATS_FILE)
-        proto = statistics_pb2.DatasetFeatureStatisticsList()
-        try:
-            with open(path, "rb") as f:
-                proto.ParseFromString(f.read())
-        except (OSError, DecodeError) as e:
-            errors.append(f"{path}: cannot read statistics ({type(e).__name__}: {e})")
-            continue
+    for split, path, proto in _split_protos(artifact, STATS_FILE, statistics_pb2.DatasetFeatureStatisticsList,
+                                            "statistics", errors):
         if not proto.datasets:
             errors.append(f"{path}: no dataset in the statistics")
             continue
@@ -126,15 +137,7 @@ def read_anomalies(artifact: Artifact) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     splits: list[str] = []
     errors: list[str] = []
-    for split in split_names(artifact, ANOMALIES_FILE):
-        path = os.path.join(artifact.split_uri(split), ANOMALIES_FILE)
-        proto = anomalies_pb2.Anomalies()
-        try:
-            with open(path, "rb") as f:
-                proto.ParseFromString(f.read())
-        except (OSError, DecodeError) as e:
-            errors.append(f"{path}: cannot read anomalies ({type(e).__name__}: {e})")
-            continue
+    for split, _, proto in _split_protos(artifact, ANOMALIES_FILE, anomalies_pb2.Anomalies, "anomalies", errors):
         splits.append(split)
         infos = [(feature, info) for feature, info in sorted(proto.anomaly_info.items())]
         if proto.HasField("dataset_anomaly_info"):
