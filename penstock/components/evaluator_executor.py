@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any
 
-import penstock._env  # noqa: F401  (Keras 2 must be chosen before TensorFlow loads)
+import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
 from penstock.components.evaluator_config import (
     EvalConfigError,
     has_change_thresholds,
@@ -36,6 +36,7 @@ METRICS_SUMMARY = "metrics_summary.json"
 
 
 def run(ctx: ExecutorContext) -> None:
+    penstock._env.skip_autograph_for_libraries()
     try:
         config = parse_eval_config(ctx.parameters["eval_config"])
     except EvalConfigError as e:

@@ -21,7 +21,7 @@ import shutil
 import time
 from typing import Any
 
-import penstock._env  # noqa: F401  (Keras 2 must be chosen before TensorFlow loads)
+import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
 from penstock.components.serving_model import serving_model_dir
 from penstock.errors import InputDataError
 from penstock.pipelines.context import ExecutorContext
@@ -31,6 +31,7 @@ MAX_PROBLEMS = 5
 
 
 def run(ctx: ExecutorContext) -> None:
+    penstock._env.skip_autograph_for_libraries()
     model = ctx.input("model")
     examples_artifact = ctx.input("examples")
     blessing = ctx.output("blessing")

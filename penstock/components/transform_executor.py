@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import penstock._env  # noqa: F401  (Keras 2 mode before TensorFlow is imported)
+import penstock._env  # first: Keras 2 mode before TensorFlow is imported
 from penstock.components._user_fn import resolve_user_function
 from penstock.errors import ExecutionError, InputDataError, UserCodeError
 from penstock.pipelines.artifact import Artifact
@@ -192,6 +192,7 @@ def run(ctx: ExecutorContext) -> None:
 
     from penstock.components._beam import make_pipeline
 
+    penstock._env.skip_autograph_for_libraries()
     params = ctx.parameters
     all_examples = ctx.inputs.get("examples") or []
     if not all_examples:

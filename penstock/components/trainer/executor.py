@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-import penstock._env  # noqa: F401  (Keras 2 mode before TensorFlow is imported)
+import penstock._env  # first: Keras 2 mode before TensorFlow is imported
 from penstock.components._user_fn import resolve_user_function
 from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from penstock.components.transform_executor import load_schema, split_names_of, split_pattern
@@ -101,6 +101,7 @@ def run(ctx: ExecutorContext) -> None:
     from penstock.components.trainer.distribution import resolve_strategy
     from penstock.components.trainer.skew_check import check_skew
 
+    penstock._env.skip_autograph_for_libraries()
     params = ctx.parameters
     run_fn, where = resolve_user_function(ctx.component_id, params, "run_fn", "run_fn")
     strategy, strategy_name = resolve_strategy(str(params.get("strategy") or "auto"), ctx.component_id)

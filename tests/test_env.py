@@ -1,0 +1,57 @@
+"""AutoGraph leaves library internals alone and still converts users' code."""
+
+from __future__ import annotations
+
+import penstock._env as env
+
+
+def test_library_code_is_called_as_written_and_user_code_is_still_converted():
+    import tensorflow as tf
+    import tf_keras as keras
+    from tensorflow.python.autograph.core import config
+    from tensorflow.python.autograph.impl import conversion
+
+    env.skip_autograph_for_libraries()
+    env.skip_autograph_for_libraries()
+    prefixes = [getattr(rule, "_prefix", None) for rule in config.CONVERSION_RULES]
+    assert all(prefixes.count(name) == 1 for name in env.AUTOGRAPH_SKIPS)
+
+    assert conversion.is_allowlisted(keras.layers.Dense.call)
+    assert conversion.is_allowlisted(keras.Model.train_step)
+
+    def user_step(x):
+        if tf.reduce_sum(x) > 0:  # a tensor condition: only works once AutoGraph rewrites it
+            return x * 2.0
+        return -x
+
+    assert not conversion.is_allowlisted(user_step)
+    traced = tf.function(user_step)
+    assert traced(tf.constant([1.0])).numpy().tolist() == [2.0]
+    assert traced(tf.constant([-3.0])).numpy().tolist() == [3.0]
+
+
+def test_keras_fit_traces_its_train_step_without_rewriting_keras():
+    import numpy as np
+    import tf_keras as keras
+    from tensorflow.python.autograph.impl import api
+
+    env.skip_autograph_for_libraries()
+    converted: list[str] = []
+    original = api._convert_actual
+
+    def spy(entity, program_ctx):
+        converted.append(f"{getattr(entity, '__module__', '')}:{getattr(entity, '__qualname__', '')}")
+        return original(entity, program_ctx)
+
+    api._convert_actual = spy
+    try:
+        model = keras.Sequential([keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(np.ones((8, 3), "float32"), np.ones((8, 1), "float32"), epochs=1, verbose=0)
+    finally:
+        api._convert_actual = original
+    # tf.function always converts the function it wraps (Keras's own train_function closures);
+    # nothing they call inside Keras is rewritten.
+    keras_converted = [name for name in converted if name.startswith("tf_keras")]
+    assert keras_converted, "the spy saw no conversion at all: it is not hooked where AutoGraph converts"
+    assert all("make_train_function.<locals>" in name for name in keras_converted), keras_converted
