@@ -5,6 +5,7 @@ everywhere: no arguments means Beam's DirectRunner in its in-memory mode (on a s
 fastest choice: TFDV on 500k rows took 17.5 s in memory vs 33.9 s multi-processing on 2 cores);
 anything else (``--direct_running_mode=multi_processing``,
 ``--runner=PortableRunner --job_endpoint=...``, Dataflow/Flink options) passes through unchanged.
+:func:`uses_local_engine` says when data components may skip Beam altogether.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def runs_in_one_process(beam_pipeline_args: list[str] | None) -> bool:
     return _option_value(args, "runner") in ("DirectRunner", "direct") and _option_value(
         args, "direct_running_mode"
     ) == "in_memory"
+
+
+def uses_local_engine(beam_pipeline_args: list[str] | None) -> bool:
+    """True when no runner is chosen and the work would run on the in-memory DirectRunner: then
+    ExampleGen and StatisticsGen do the same work in this process without Beam (see their
+    ``local_engine``), which on one machine is the same computation minus Beam's per-element cost.
+    Choosing any runner explicitly, ``--runner=DirectRunner`` included, keeps Beam."""
+    return not _has_option(list(beam_pipeline_args or []), "runner") and runs_in_one_process(beam_pipeline_args)
 
 
 def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:

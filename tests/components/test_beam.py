@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from penstock.components._beam import effective_args, make_pipeline, runs_in_one_process
+from penstock.components._beam import effective_args, make_pipeline, runs_in_one_process, uses_local_engine
 
 
 def test_default_is_direct_runner_in_memory():
@@ -22,3 +22,12 @@ def test_direct_runner_modes_and_other_runners_pass_through():
     assert not runs_in_one_process(portable)
     options = make_pipeline(portable).options.get_all_options()
     assert options["job_endpoint"] == "localhost:8099"
+
+
+def test_data_components_skip_beam_only_when_no_runner_is_chosen():
+    assert uses_local_engine(None)
+    assert uses_local_engine(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    assert not uses_local_engine(["--runner=DirectRunner"])
+    assert not uses_local_engine(["--runner", "DirectRunner"])
+    assert not uses_local_engine(["--direct_running_mode=multi_processing"])
+    assert not uses_local_engine(["--runner=PortableRunner", "--job_endpoint=localhost:8099"])

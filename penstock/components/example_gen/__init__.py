@@ -43,7 +43,7 @@ _COMMON_PARAMETERS = {
 class _ExampleGen(Component):
     """What every ExampleGen shares: a Beam pipeline reading files and writing tf.Examples."""
 
-    HEAVY_MODULES = ("apache_beam", "pyarrow", "tfx_bsl.public.tfxio")
+    HEAVY_MODULES = ("pyarrow", "tfx_bsl.coders.example_coder")
     USES_BEAM = True
     VERSION = "1"
 

@@ -2,8 +2,9 @@
 
 Each one resolves its input files (spans, versions, pre-split folders), checks them in a fast
 pre-pass in this process (so bad input fails with a message naming file and line, never inside
-a Beam worker), then runs one Beam pipeline: read batches -> tf.Examples -> split -> gzip
-TFRecords in TFX's layout (``<uri>/Split-<name>/data_tfrecord-*.gz``).
+a Beam worker), then converts: read batches -> tf.Examples -> split -> gzip TFRecords in TFX's
+layout (``<uri>/Split-<name>/data_tfrecord-*.gz``), in this process when the pipeline runs on
+the in-memory DirectRunner anyway (``local_engine``), else as one Beam pipeline.
 """
 
 from __future__ import annotations
@@ -113,11 +114,7 @@ def _declared_kinds(params: dict[str, Any]) -> dict[str, str]:
 
 def _check_csv(ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig) -> dict[str, Any]:
     params = ctx.parameters
-    options = csv_reader.CsvOptions(
-        delimiter=params.get("delimiter") or ",",
-        null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
-        skip_bad_rows=params.get("bad_rows", "error") == "skip",
-    )
+    options = _csv_options(params)
     declared = _declared_kinds(params)
     header: list[str] | None = None
     first_path = ""
@@ -200,6 +197,14 @@ def _check_parquet(files: list[tuple[str, str]], split: SplitConfig) -> set[str]
     return values
 
 
+def _csv_options(params: dict[str, Any]) -> csv_reader.CsvOptions:
+    return csv_reader.CsvOptions(
+        delimiter=params.get("delimiter") or ",",
+        null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
+        skip_bad_rows=params.get("bad_rows", "error") == "skip",
+    )
+
+
 def _write(
     ctx: ExecutorContext,
     source: str,
@@ -209,6 +214,31 @@ def _write(
     split_names: list[str],
     output: Any,
 ) -> dict[str, int]:
+    from penstock.components._beam import uses_local_engine
+
+    csv_options = _csv_options(ctx.parameters) if source == "csv" else None
+    if uses_local_engine(ctx.beam_pipeline_args):
+        from penstock.components.example_gen import conversion, local_engine
+
+        batches = ((input_split, batch) for input_split, path in files
+                   for batch in conversion.iter_batches(source, path, csv_options))
+        counts = local_engine.write_examples(
+            batches, conversion.SplitExamples(source, split, kinds), {name: output.split_uri(name) for name in split_names}
+        )
+        return {name: counts.get(name, 0) for name in split_names}
+    return _write_with_beam(ctx, source, files, split, kinds, split_names, output, csv_options)
+
+
+def _write_with_beam(
+    ctx: ExecutorContext,
+    source: str,
+    files: list[tuple[str, str]],
+    split: SplitConfig,
+    kinds: dict[str, str],
+    split_names: list[str],
+    output: Any,
+    csv_options: csv_reader.CsvOptions | None,
+) -> dict[str, int]:
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
@@ -216,21 +246,8 @@ def _write(
     from penstock.components.example_gen import beam_fns
     from penstock.components.example_gen.tfrecord_sink import WriteTFRecordBatches
 
-    params = ctx.parameters
-    if source == "csv":
-        options = csv_reader.CsvOptions(
-            delimiter=params.get("delimiter") or ",",
-            null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
-            skip_bad_rows=params.get("bad_rows", "error") == "skip",
-        )
-        reader: beam.DoFn = beam_fns.ReadCsvBatches(options)
-    elif source == "parquet":
-        reader = beam_fns.ReadParquetBatches()
-    else:
-        reader = beam_fns.ReadTFRecordBatches()
-
     pipeline = make_pipeline(ctx.beam_pipeline_args)
-    batches = pipeline | "Files" >> beam.Create(files) | "ReadBatches" >> beam.ParDo(reader)
+    batches = pipeline | "Files" >> beam.Create(files) | "ReadBatches" >> beam.ParDo(beam_fns.ReadBatches(source, csv_options))
     if not runs_in_one_process(ctx.beam_pipeline_args):
         # Spread batches over workers so that one big file is converted in parallel. In one
         # process this would only hold every batch in memory at once.

@@ -4,14 +4,11 @@ Beam's WriteToTFRecord handles one record per element: at millions of rows its p
 work (a gzip ``compress`` call and two CRC calls per record, plus element overhead) costs more
 than producing the examples. This sink takes lists of serialized records, frames them into
 one buffer and writes that, keeping Beam's FileBasedSink machinery (temporary files, atomic
-finalisation, shard naming) and the exact TFRecord format. Gzip runs at level 1: tf.Examples
-repeat their feature names in every record, so even fast compression shrinks them well, and
-the default level costs several times more CPU for a few percent.
+finalisation, shard naming) and the exact TFRecord format (framing and gzip level: ``tfrecords``).
 """
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -20,32 +17,7 @@ import apache_beam as beam
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 
-
-def _crc32c_function() -> Callable[[bytes], int]:
-    try:
-        import google_crc32c  # C implementation; installed with Beam's GCP dependencies
-
-        return google_crc32c.value
-    except ImportError:  # pragma: no cover - depends on the environment
-        import crcmod.predefined
-
-        return crcmod.predefined.mkPredefinedCrcFun("crc-32c")
-
-
-def frame_records(records: list[bytes], crc32c: Callable[[bytes], int]) -> bytes:
-    """TFRecord framing: length, masked CRC of length, data, masked CRC of data."""
-    pack_length = struct.Struct("<Q").pack
-    pack_crc = struct.Struct("<I").pack
-
-    def masked(data: bytes) -> bytes:
-        crc = crc32c(data)
-        return pack_crc((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
-
-    parts: list[bytes] = []
-    for record in records:
-        length = pack_length(len(record))
-        parts += (length, masked(length), record, masked(record))
-    return b"".join(parts)
+from penstock.components.example_gen.tfrecords import GZIP_LEVEL, crc32c_function, frame_records
 
 
 class _GzipWriter:
@@ -53,7 +25,7 @@ class _GzipWriter:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self._compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
 
     def write(self, data: bytes) -> None:
         self.raw.write(self._compressor.compress(data))
@@ -80,7 +52,7 @@ class _TFRecordBatchSink(filebasedsink.FileBasedSink):
 
     def write_record(self, file_handle: Any, value: list[bytes]) -> None:
         if self._crc32c is None:
-            self._crc32c = _crc32c_function()
+            self._crc32c = crc32c_function()
         file_handle.write(frame_records(value, self._crc32c))
 
     def close(self, file_handle: Any) -> None:

@@ -1,11 +1,124 @@
-"""Reading TFRecord files of tf.Example (gzip or not), with errors that name the file."""
+"""TFRecord files of tf.Example (gzip or not): framing, writing and reading, with errors that
+name the file.
+
+Written here rather than through TensorFlow's or Beam's writers because those take one record
+per call (a gzip ``compress`` and two CRC calls each): at millions of rows that per-record work
+costs more than producing the examples. The format is TFRecord's, byte for byte; gzip runs at
+level 1 because tf.Examples repeat their feature names in every record, so even fast
+compression shrinks them well, and the default level costs several times more CPU for a few
+percent.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import struct
+import zlib
+from collections.abc import Callable, Iterator
 
 from penstock.errors import InputDataError
+
+GZIP_LEVEL = 1
+_LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+
+
+def crc32c_function() -> Callable[[bytes], int]:
+    try:
+        import google_crc32c  # C implementation; installed with Beam's GCP dependencies
+
+        return google_crc32c.value
+    except ImportError:  # pragma: no cover - depends on the environment
+        import crcmod.predefined
+
+        return crcmod.predefined.mkPredefinedCrcFun("crc-32c")
+
+
+def _masked(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_records(records: list[bytes], crc32c: Callable[[bytes], int]) -> bytes:
+    """TFRecord framing: length, masked CRC of length, data, masked CRC of data."""
+    headers: dict[int, bytes] = {}  # records of equal length share their 12 header bytes
+    pack_crc = _CRC.pack
+    parts: list[bytes] = []
+    append = parts.append
+    for record in records:
+        header = headers.get(len(record))
+        if header is None:
+            length = _LENGTH.pack(len(record))
+            header = headers[len(record)] = length + pack_crc(_masked(crc32c(length)))
+        append(header)
+        append(record)
+        append(pack_crc(_masked(crc32c(record))))
+    return b"".join(parts)
+
+
+class GzipTFRecordWriter:
+    """Appends batches of records to one gzip TFRecord file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.records = 0
+        self._file = open(path, "wb")  # closed by close()
+        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._crc32c = crc32c_function()
+
+    def write(self, records: list[bytes]) -> None:
+        self._file.write(self._compressor.compress(frame_records(records, self._crc32c)))
+        self.records += len(records)
+
+    def close(self) -> None:
+        self._file.write(self._compressor.flush())
+        self._file.close()
+
+
+def iter_record_chunks(path: str, chunk_records: int = 8192, block_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
+    """The records of a (gzip) TFRecord file in lists of ``chunk_records``, streaming: memory
+    holds one block and one chunk, whatever the file's size. CRCs are not verified (TensorFlow's
+    reader does that; this one reads files penstock wrote, for speed)."""
+    try:
+        yield from _record_chunks(path, chunk_records, block_bytes)
+    except zlib.error as e:
+        raise InputDataError(f"{path}: not a valid gzip TFRecord file ({e})") from None
+
+
+def _record_chunks(path: str, chunk_records: int, block_bytes: int) -> Iterator[list[bytes]]:
+    gzipped = compression_of(path) == "GZIP"
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
+    pending = b""
+    chunk: list[bytes] = []
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(block_bytes)
+            if decompressor is not None:
+                data = decompressor.decompress(block) if block else decompressor.flush()
+                while decompressor.eof and decompressor.unused_data:  # concatenated gzip members
+                    rest = decompressor.unused_data
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    data += decompressor.decompress(rest)
+            else:
+                data = block
+            pending = pending + data if pending else data
+            pos, end = 0, len(pending)
+            while pos + 12 <= end:
+                (length,) = _LENGTH.unpack_from(pending, pos)
+                stop = pos + 12 + length
+                if stop + 4 > end:
+                    break
+                chunk.append(pending[pos + 12:stop])
+                pos = stop + 4
+                if len(chunk) >= chunk_records:
+                    yield chunk
+                    chunk = []
+            pending = pending[pos:]
+            if not block:
+                break
+    if pending:
+        raise InputDataError(f"{path}: truncated TFRecord file ({len(pending)} stray bytes at the end)")
+    if chunk:
+        yield chunk
 
 
 def compression_of(path: str) -> str:

@@ -1,0 +1,116 @@
+"""Input batches -> serialized tf.Examples grouped by output split, with no Beam in sight.
+
+The same code serves both engines: Beam's DoFns (``beam_fns``) wrap it for distributed runners,
+and the in-process engine (``local_engine``) calls it directly. Work is done a record batch at
+a time; only split assignment touches rows, and only to hash bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from penstock.components.example_gen import arrow_examples, csv_reader
+from penstock.components.example_gen.splitting import SplitConfig, key_bytes
+
+IMPORT_BATCH_ROWS = 8192
+
+
+def iter_batches(source: str, path: str, csv_options: csv_reader.CsvOptions | None) -> Iterator[Any]:
+    """One file's content in batches: text record batches (csv), typed record batches (parquet)
+    or lists of serialized records (tfrecord)."""
+    if source == "csv":
+        assert csv_options is not None
+        columns = csv_reader.read_header(path, csv_options)
+        yield from csv_reader.iter_text_batches(path, columns, csv_options)
+    elif source == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=65536)
+    else:
+        from penstock.components.example_gen.tfrecords import iter_records
+
+        chunk: list[bytes] = []
+        for record in iter_records(path):
+            chunk.append(record)
+            if len(chunk) >= IMPORT_BATCH_ROWS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+class SplitExamples:
+    """Encodes a batch and assigns each row its output split (picklable: shipped to Beam workers).
+
+    ``source`` says what a batch is: "csv" (text columns, cast with ``kinds``), "parquet"
+    (typed Arrow columns) or "tfrecord" (already serialized tf.Examples)."""
+
+    def __init__(self, source: str, split: SplitConfig, kinds: dict[str, str] | None = None) -> None:
+        self._source = source
+        self._split = split
+        self._kinds = kinds or {}
+
+    def __call__(self, input_split: str, batch: Any) -> dict[str, list[bytes]]:
+        records, keys, split_values = self._encode(batch)
+        if input_split:  # pre-split input folders: the folder names the split
+            return {input_split: records} if records else {}
+        if self._split.column:
+            names = split_values
+        else:
+            indices = self._split.bucket_of(keys if keys is not None else records)
+            names = [self._split.names[i] for i in indices]
+        per_split: dict[str, list[bytes]] = {}
+        for name, record in zip(names, records):
+            per_split.setdefault(name, []).append(record)
+        return per_split
+
+    def _encode(self, batch: Any) -> tuple[list[bytes], list[bytes] | None, list[str]]:
+        split = self._split
+        drop = (split.column,) if split.column else ()
+        split_values: list[str] = []
+        if self._source == "tfrecord":
+            records = batch
+            keys = None
+            if split.key or split.column:
+                import tensorflow as tf
+
+                wanted = split.key or split.column
+                values = []
+                for record in records:
+                    feature = tf.train.Example.FromString(record).features.feature.get(wanted)
+                    kind = feature.WhichOneof("kind") if feature is not None else None
+                    values.append(list(getattr(feature, kind).value) if kind else None)
+                if split.key:
+                    keys = key_bytes(values)
+                else:
+                    split_values = [_split_name(v) for v in values]
+            return records, keys, split_values
+        if split.column:
+            split_values = [_split_name(v) for v in batch.column(batch.schema.get_field_index(split.column)).to_pylist()]
+        if self._source == "csv":
+            typed = csv_reader.typed_batch(batch, self._kinds, drop=drop)
+        else:
+            import pyarrow as pa
+
+            names = [n for n in batch.schema.names if n not in drop]
+            typed = pa.RecordBatch.from_arrays(
+                [arrow_examples.arrow_table_column_to_examples_type(batch.column(batch.schema.get_field_index(n))) for n in names],
+                names,
+            )
+        records = arrow_examples.encode_examples(typed)
+        if split.key:
+            keys = key_bytes(typed.column(typed.schema.get_field_index(split.key)).to_pylist())
+        else:
+            # Serialized tf.Examples are not canonical (feature map order varies between
+            # processes), so rows are hashed by their values instead.
+            keys = arrow_examples.row_keys(batch, drop)
+        return records, keys, split_values
+
+
+def _split_name(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value)

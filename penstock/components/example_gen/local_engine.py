@@ -1,0 +1,103 @@
+"""ExampleGen's in-process engine: the same conversion as the Beam pipeline, without Beam.
+
+Used when a pipeline would run on Beam's in-memory DirectRunner anyway (one process, this
+machine), where Beam only adds per-element work and pipeline start-up. Batches stream through
+a bounded window, so memory stays flat however large the input: read (pyarrow, in C++) ->
+encode and assign splits (tfx-bsl, in C++; two threads, as it releases the GIL) -> one writer
+thread per split frames and gzips (zlib releases the GIL too). Output files are named as the
+Beam sink names one shard, ``data_tfrecord-00000-of-00001.gz``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from penstock.components.example_gen.tfrecords import GzipTFRecordWriter
+
+FILE_NAME = "data_tfrecord-00000-of-00001.gz"
+_ENCODE_THREADS = 2
+_WINDOW = 4  # batches in flight: bounds memory
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], threads: int, window: int) -> Iterator[_R]:
+    """``map`` on a thread pool, in order, with at most ``window`` items in flight."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="penstock-encode") as pool:
+        pending: deque[Future[_R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+class _SplitWriter:
+    """A writer thread per split, fed through a bounded queue."""
+
+    def __init__(self, path: str) -> None:
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_WINDOW)
+        self._writer = GzipTFRecordWriter(path)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name=f"penstock-write-{os.path.basename(os.path.dirname(path))}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while (records := self._queue.get()) is not None:
+                self._writer.write(records)
+        except BaseException as e:  # reported by close()
+            self._error = e
+            while self._queue.get() is not None:  # keep the producer from blocking
+                pass
+
+    def put(self, records: list[bytes]) -> None:
+        if self._error is None:
+            self._queue.put(records)
+
+    def close(self) -> int:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+        return self._writer.records
+
+
+def write_examples(
+    batches: Iterable[tuple[str, Any]],
+    convert: Callable[[str, Any], dict[str, list[bytes]]],
+    split_dirs: dict[str, str],
+) -> dict[str, int]:
+    """Converts (input split, batch) pairs with ``convert`` and writes each split's records to
+    ``<split dir>/FILE_NAME``; returns the record count per split."""
+    writers: dict[str, _SplitWriter] = {}
+    try:
+        for name, directory in split_dirs.items():
+            os.makedirs(directory, exist_ok=True)
+            writers[name] = _SplitWriter(os.path.join(directory, FILE_NAME))
+        for per_split in ordered_map(lambda pair: convert(*pair), batches, _ENCODE_THREADS, _WINDOW):
+            for name, records in per_split.items():
+                writer = writers.get(name)
+                if writer is None:
+                    raise KeyError(f"rows assigned to split {name!r}, which is not among {sorted(split_dirs)}")
+                writer.put(records)
+    finally:
+        counts = {}
+        errors = []
+        for name, writer in writers.items():
+            try:
+                counts[name] = writer.close()
+            except BaseException as e:  # the first one is re-raised below
+                errors.append(e)
+    if errors:
+        raise errors[0]
+    return counts
