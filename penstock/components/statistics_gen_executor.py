@@ -1,23 +1,26 @@
 """Executor of StatisticsGen: TFDV statistics for every split.
 
-Large data (or any runner other than the in-memory DirectRunner) goes through one Beam pipeline.
-Small splits on the default runner are computed in this process with TFDV's in-memory path:
-starting a Beam pipeline costs seconds, computing statistics of a few thousand rows milliseconds.
+On the default runner (the in-memory DirectRunner, one process) statistics are computed in this
+process with TFDV's own in-memory generators, streaming: chunks of records are decoded and
+summarised on two threads (tfx-bsl and TFDV's kernels release the GIL) and the partial results
+merged, so memory stays flat. Starting a Beam pipeline costs seconds and Beam's per-element
+work made it ~1.7x slower at 1M rows. Any explicitly chosen runner, and sampling, go through
+one Beam pipeline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
-from penstock.components._beam import make_pipeline
+from penstock.components._beam import make_pipeline, uses_local_engine
 from penstock.errors import ExecutionError, InputDataError, PipelineDefinitionError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
 
 STATS_FILE = "FeatureStats.pb"
-# Compressed bytes of all selected splits below which statistics are computed without Beam.
-IN_PROCESS_MAX_BYTES = 16 * 1024 * 1024
+_CHUNK_RECORDS = 20000
 
 
 def selected_splits(ctx: ExecutorContext, split_names: list[str], what: str) -> list[str]:
@@ -54,7 +57,7 @@ def run(ctx: ExecutorContext) -> None:
             raise InputDataError(f"{ctx.component_id}: split {split!r} of {examples.uri} holds no files ({source_dir})")
         sources[split] = source_dir
         os.makedirs(output.split_uri(split), exist_ok=True)
-    if not ctx.parameters.get("sample_rate") and _small_and_local(ctx.beam_pipeline_args, list(sources.values())):
+    if not ctx.parameters.get("sample_rate") and uses_local_engine(ctx.beam_pipeline_args):
         _statistics_in_process(sources, options, output)
     else:
         _statistics_with_beam(ctx, sources, options, output)
@@ -70,26 +73,30 @@ def run(ctx: ExecutorContext) -> None:
     output.custom_properties["num_examples"] = json.dumps(counts)
 
 
-def _small_and_local(beam_args: list[str], directories: list[str]) -> bool:
-    flags = " ".join(beam_args)
-    if ("--runner" in flags and "--runner=DirectRunner" not in flags) or "multi_processing" in flags:
-        return False
-    total = sum(os.path.getsize(os.path.join(d, f)) for d in directories for f in os.listdir(d))
-    return total <= IN_PROCESS_MAX_BYTES
-
-
-def _statistics_in_process(sources: dict[str, str], options: object, output: Artifact) -> None:
-    import tensorflow as tf
+def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifact) -> None:
     from tensorflow_data_validation.statistics import stats_impl
     from tfx_bsl.coders import example_coder
 
-    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    from penstock.components.example_gen.local_engine import ordered_map
+    from penstock.components.example_gen.tfrecords import iter_record_chunks
+
+    generators = stats_impl.get_generators(options, in_memory=True)
+
+    def summarise(records: list[bytes]) -> list[Any]:
+        batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
+        return stats_impl.generate_partial_statistics_in_memory(batch, options, generators)
+
     for split, source_dir in sources.items():
         files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
-        records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-        if not records:
+        chunks = (chunk for path in files for chunk in iter_record_chunks(path, _CHUNK_RECORDS))
+        merged: list[Any] | None = None
+        for partial in ordered_map(summarise, chunks, threads=2, window=3):
+            merged = partial if merged is None else [
+                generator.merge_accumulators([total, part]) for generator, total, part in zip(generators, merged, partial)
+            ]
+        if merged is None:
             raise InputDataError(f"split {split!r} ({source_dir}) holds no examples")
-        stats = stats_impl.generate_statistics_in_memory(decoder.DecodeBatch(records), options)
+        stats = stats_impl.extract_statistics_output(merged, generators)
         with open(os.path.join(output.split_uri(split), STATS_FILE), "wb") as f:
             f.write(stats.SerializeToString())
 

@@ -68,16 +68,17 @@ def test_unknown_excluded_split_is_a_definition_error(tmp_path):
         run_component(gen, tmp_path, inputs={"examples": [examples]})
 
 
-def test_small_data_in_process_matches_beam(tmp_path, monkeypatch):
-    """Small splits skip Beam; the statistics must be those the Beam pipeline computes."""
+def test_in_process_statistics_match_beam(tmp_path, monkeypatch):
+    """No runner chosen: statistics are computed in process, chunk by chunk (here chunks of 40
+    records, so partial results are merged); they must be those the Beam pipeline computes."""
     from penstock.components import statistics_gen_executor
 
     examples = penguin_stats("penguins_raw.csv")["examples"]
+    monkeypatch.setattr(statistics_gen_executor, "_CHUNK_RECORDS", 40)
     in_process = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "fast",
                                inputs={"examples": [examples]})["statistics"]
-    monkeypatch.setattr(statistics_gen_executor, "IN_PROCESS_MAX_BYTES", -1)  # force the Beam path
     with_beam = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "beam",
-                              inputs={"examples": [examples]})["statistics"]
+                              inputs={"examples": [examples]}, beam_pipeline_args=["--runner=DirectRunner"])["statistics"]
     for split in ("train", "eval"):
         fast, beam = features_of(load(in_process, split)), features_of(load(with_beam, split))
         assert load(in_process, split).datasets[0].num_examples == load(with_beam, split).datasets[0].num_examples
@@ -85,6 +86,8 @@ def test_small_data_in_process_matches_beam(tmp_path, monkeypatch):
         for name, feature in beam.items():
             if feature.HasField("num_stats"):
                 assert fast[name].num_stats.mean == pytest.approx(feature.num_stats.mean)
+                assert fast[name].num_stats.std_dev == pytest.approx(feature.num_stats.std_dev)
+                assert (fast[name].num_stats.min, fast[name].num_stats.max) == (feature.num_stats.min, feature.num_stats.max)
                 assert fast[name].num_stats.common_stats.num_missing == feature.num_stats.common_stats.num_missing
             else:
                 assert fast[name].string_stats.unique == feature.string_stats.unique
