@@ -77,7 +77,7 @@ def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifa
     from tensorflow_data_validation.statistics import stats_impl
     from tfx_bsl.coders import example_coder
 
-    from penstock.components.example_gen.local_engine import ordered_map
+    from penstock.components._parallel import ordered_map
     from penstock.components.example_gen.tfrecords import iter_record_chunks
 
     generators = stats_impl.get_generators(options, in_memory=True)

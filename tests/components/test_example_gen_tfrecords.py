@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from penstock.components.example_gen.local_engine import ordered_map, write_examples
+from penstock.components.example_gen.local_engine import write_examples
 from penstock.components.example_gen.tfrecords import GzipTFRecordWriter, iter_record_chunks
 from penstock.errors import InputDataError
 
@@ -65,24 +65,6 @@ def test_truncated_and_corrupt_files_name_the_file(tmp_path):
     corrupt.write_bytes(bytes(data))
     with pytest.raises(InputDataError, match="corrupt.gz"):
         list(iter_record_chunks(str(corrupt)))
-
-
-def test_ordered_map_keeps_order_and_raises_the_first_error():
-    import time
-
-    def slow_first(i):
-        time.sleep(0.05 if i == 0 else 0)
-        return i * i
-
-    assert list(ordered_map(slow_first, range(20), threads=2, window=3)) == [i * i for i in range(20)]
-
-    def fails_at_five(i):
-        if i == 5:
-            raise ValueError("row 5")
-        return i
-
-    with pytest.raises(ValueError, match="row 5"):
-        list(ordered_map(fails_at_five, range(20), threads=2, window=3))
 
 
 def test_write_examples_counts_per_split_and_reports_unknown_splits(tmp_path):

@@ -13,30 +13,15 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from penstock.components._parallel import ordered_map
 from penstock.components.example_gen.tfrecords import GzipTFRecordWriter
 
 FILE_NAME = "data_tfrecord-00000-of-00001.gz"
 _ENCODE_THREADS = 2
 _WINDOW = 4  # batches in flight: bounds memory
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], threads: int, window: int) -> Iterator[_R]:
-    """``map`` on a thread pool, in order, with at most ``window`` items in flight."""
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="penstock-encode") as pool:
-        pending: deque[Future[_R]] = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 class _SplitWriter:
