@@ -8,10 +8,14 @@ a time; only split assignment touches rows, and only to hash bytes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penstock.components.example_gen import arrow_examples, csv_reader
 from penstock.components.example_gen.splitting import SplitConfig, key_bytes
+from penstock.components.example_gen.tfrecords import Records, as_record_array
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 IMPORT_BATCH_ROWS = 8192
 
@@ -51,33 +55,37 @@ class SplitExamples:
         self._split = split
         self._kinds = kinds or {}
 
-    def __call__(self, input_split: str, batch: Any) -> dict[str, list[bytes]]:
+    def __call__(self, input_split: str, batch: Any) -> dict[str, Records]:
+        import numpy as np
+        import pyarrow as pa
+
         records, keys, split_values = self._encode(batch)
         if input_split:  # pre-split input folders: the folder names the split
-            return {input_split: records} if records else {}
+            return {input_split: records} if len(records) else {}
         if self._split.column:
-            names = split_values
-        else:
-            indices = self._split.bucket_of(keys if keys is not None else records)
-            names = [self._split.names[i] for i in indices]
-        per_split: dict[str, list[bytes]] = {}
-        for name, record in zip(names, records):
-            per_split.setdefault(name, []).append(record)
+            names = np.asarray(split_values, dtype=object)
+            return {name: records.filter(pa.array(names == name)) for name in dict.fromkeys(split_values)}
+        indices = np.asarray(self._split.bucket_of(keys if keys is not None else records.to_pylist()), dtype=np.int64)
+        per_split = {}
+        for i, name in enumerate(self._split.names):
+            chosen = indices == i
+            if chosen.any():
+                per_split[name] = records.filter(pa.array(chosen))
         return per_split
 
-    def _encode(self, batch: Any) -> tuple[list[bytes], list[bytes] | None, list[str]]:
+    def _encode(self, batch: Any) -> tuple[pa.LargeBinaryArray, list[bytes] | None, list[str]]:
         split = self._split
         drop = (split.column,) if split.column else ()
         split_values: list[str] = []
         if self._source == "tfrecord":
-            records = batch
+            records = as_record_array(batch)
             keys = None
             if split.key or split.column:
                 import tensorflow as tf
 
                 wanted = split.key or split.column
                 values = []
-                for record in records:
+                for record in batch:
                     feature = tf.train.Example.FromString(record).features.feature.get(wanted)
                     kind = feature.WhichOneof("kind") if feature is not None else None
                     values.append(list(getattr(feature, kind).value) if kind else None)

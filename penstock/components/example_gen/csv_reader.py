@@ -270,11 +270,9 @@ def _parses(value: str, target: pa.DataType) -> bool:
 
 
 def typed_batch(batch: pa.RecordBatch, kinds: dict[str, str], drop: tuple[str, ...] = ()) -> pa.RecordBatch:
-    """Text columns cast to their kinds, as the list-of-values columns tf.Example encoding wants
-    (int64 / float32 / bytes; a missing value becomes an empty feature)."""
+    """Text columns cast to their kinds, as the types tf.Example holds (int64 / float32 / bytes;
+    a missing value stays null, i.e. a missing feature)."""
     import pyarrow as pa
-
-    from penstock.components.example_gen.arrow_examples import as_list_array
 
     arrays, names = [], []
     for name, column in zip(batch.schema.names, batch.columns):
@@ -287,6 +285,6 @@ def typed_batch(batch: pa.RecordBatch, kinds: dict[str, str], drop: tuple[str, .
             values = column.cast(pa.float64()).cast(pa.float32())
         else:
             values = column.cast(pa.large_binary())
-        arrays.append(as_list_array(values))
+        arrays.append(values)
         names.append(name)
     return pa.RecordBatch.from_arrays(arrays, names)

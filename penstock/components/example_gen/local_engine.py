@@ -3,8 +3,8 @@
 Used when a pipeline would run on Beam's in-memory DirectRunner anyway (one process, this
 machine), where Beam only adds per-element work and pipeline start-up. Batches stream through
 a bounded window, so memory stays flat however large the input: read (pyarrow, in C++) ->
-encode and assign splits (tfx-bsl, in C++; two threads, as it releases the GIL) -> one writer
-thread per split frames and gzips (zlib releases the GIL too). Output files are named as the
+encode and assign splits (whole-column numpy and Arrow kernels; two threads, as both release
+the GIL) -> one writer thread per split frames and gzips (zlib releases the GIL too). Output files are named as the
 Beam sink names one shard, ``data_tfrecord-00000-of-00001.gz``.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from penstock.components._parallel import ordered_map
-from penstock.components.example_gen.tfrecords import GzipTFRecordWriter
+from penstock.components.example_gen.tfrecords import GzipTFRecordWriter, Records
 
 FILE_NAME = "data_tfrecord-00000-of-00001.gz"
 _ENCODE_THREADS = 2
@@ -28,7 +28,7 @@ class _SplitWriter:
     """A writer thread per split, fed through a bounded queue."""
 
     def __init__(self, path: str) -> None:
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_WINDOW)
+        self._queue: queue.Queue[Records | None] = queue.Queue(maxsize=_WINDOW)
         self._writer = GzipTFRecordWriter(path)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name=f"penstock-write-{os.path.basename(os.path.dirname(path))}",
@@ -44,7 +44,7 @@ class _SplitWriter:
             while self._queue.get() is not None:  # keep the producer from blocking
                 pass
 
-    def put(self, records: list[bytes]) -> None:
+    def put(self, records: Records) -> None:
         if self._error is None:
             self._queue.put(records)
 
@@ -59,7 +59,7 @@ class _SplitWriter:
 
 def write_examples(
     batches: Iterable[tuple[str, Any]],
-    convert: Callable[[str, Any], dict[str, list[bytes]]],
+    convert: Callable[[str, Any], dict[str, Records]],
     split_dirs: dict[str, str],
 ) -> dict[str, int]:
     """Converts (input split, batch) pairs with ``convert`` and writes each split's records to

@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 
-from penstock.components.example_gen.tfrecords import GZIP_LEVEL, crc32c_function, frame_records
+from penstock.components.example_gen.tfrecords import GZIP_LEVEL, Records, crc32c_function, frame_records
 
 
 class _GzipWriter:
@@ -50,7 +50,7 @@ class _TFRecordBatchSink(filebasedsink.FileBasedSink):
     def open(self, temp_path: str) -> Any:
         return _GzipWriter(super().open(temp_path))
 
-    def write_record(self, file_handle: Any, value: list[bytes]) -> None:
+    def write_record(self, file_handle: Any, value: Records) -> None:
         if self._crc32c is None:
             self._crc32c = crc32c_function()
         file_handle.write(frame_records(value, self._crc32c))
@@ -66,7 +66,7 @@ class _TFRecordBatchSink(filebasedsink.FileBasedSink):
 
 
 class WriteTFRecordBatches(beam.PTransform):
-    """Writes a PCollection of ``list[bytes]`` as gzip TFRecord files ``<prefix>-SSSSS-of-NNNNN.gz``."""
+    """Writes a PCollection of record batches (``tfrecords.Records``) as gzip TFRecord files ``<prefix>-SSSSS-of-NNNNN.gz``."""
 
     def __init__(self, file_path_prefix: str) -> None:
         super().__init__()
