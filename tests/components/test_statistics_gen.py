@@ -68,15 +68,28 @@ def test_unknown_excluded_split_is_a_definition_error(tmp_path):
         run_component(gen, tmp_path, inputs={"examples": [examples]})
 
 
-def test_in_process_statistics_match_beam(tmp_path, monkeypatch):
-    """No runner chosen: statistics are computed in process, chunk by chunk (here chunks of 40
-    records, so partial results are merged); they must be those the Beam pipeline computes."""
+@pytest.mark.parametrize("decoder", ["column-wise", "tfx-bsl"])
+def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
+    """No runner chosen: statistics are computed in process, block by block (here blocks of 2 KB,
+    so partial results are merged), with penstock's column-wise decoder or, for records it
+    leaves alone, tfx-bsl's; they must be those the Beam pipeline computes."""
     from penstock.components import statistics_gen_executor
+    from penstock.components.example_gen import example_decoder
 
     examples = penguin_stats("penguins_raw.csv")["examples"]
-    monkeypatch.setattr(statistics_gen_executor, "_CHUNK_RECORDS", 40)
+    monkeypatch.setattr(statistics_gen_executor, "_BLOCK_BYTES", 2048)
+    decoded = []
+    real_decode = example_decoder.decode
+
+    def decode(*spans):
+        batch = real_decode(*spans) if decoder == "column-wise" else None
+        decoded.append(batch is not None)
+        return batch
+
+    monkeypatch.setattr(example_decoder, "decode", decode)
     in_process = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "fast",
                                inputs={"examples": [examples]})["statistics"]
+    assert len(decoded) > 2 and all(decoded) == (decoder == "column-wise")
     with_beam = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "beam",
                               inputs={"examples": [examples]}, beam_pipeline_args=["--runner=DirectRunner"])["statistics"]
     for split in ("train", "eval"):

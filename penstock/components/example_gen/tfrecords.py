@@ -16,7 +16,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from penstock.errors import InputDataError
 
@@ -120,21 +120,49 @@ class GzipTFRecordWriter:
         self._file.close()
 
 
-def iter_record_chunks(path: str, chunk_records: int = 8192, block_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
-    """The records of a (gzip) TFRecord file in lists of ``chunk_records``, streaming: memory
-    holds one block and one chunk, whatever the file's size. CRCs are not verified (TensorFlow's
-    reader does that; this one reads files penstock wrote, for speed)."""
+class RecordSpans(NamedTuple):
+    """Records lying in one buffer: record i is ``data[starts[i]:ends[i]]`` (TFRecord framing
+    between them stays in place: slicing out millions of small records costs more than reading)."""
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def records(self) -> list[bytes]:
+        data = self.data
+        return [data[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist())]
+
+
+def iter_record_spans(path: str, block_bytes: int = 4 << 20) -> Iterator[RecordSpans]:
+    """The records of a (gzip) TFRecord file, one decompressed block at a time, streaming:
+    memory holds about one block whatever the file's size. CRCs are not verified (TensorFlow's
+    reader does that; this one reads Examples artifacts, for speed)."""
     try:
-        yield from _record_chunks(path, chunk_records, block_bytes)
+        yield from _record_spans(path, block_bytes)
     except zlib.error as e:
         raise InputDataError(f"{path}: not a valid gzip TFRecord file ({e})") from None
 
 
-def _record_chunks(path: str, chunk_records: int, block_bytes: int) -> Iterator[list[bytes]]:
+def iter_record_chunks(path: str, chunk_records: int = 8192, block_bytes: int = 4 << 20) -> Iterator[list[bytes]]:
+    """The records of a (gzip) TFRecord file in lists of ``chunk_records``, streaming."""
+    chunk: list[bytes] = []
+    for spans in iter_record_spans(path, block_bytes):
+        for record in spans.records():
+            chunk.append(record)
+            if len(chunk) >= chunk_records:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
+    import numpy as np
+
     gzipped = compression_of(path) == "GZIP"
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
     pending = b""
-    chunk: list[bytes] = []
+    unpack_length = _LENGTH.unpack_from
     with open(path, "rb") as f:
         while True:
             block = f.read(block_bytes)
@@ -148,23 +176,23 @@ def _record_chunks(path: str, chunk_records: int, block_bytes: int) -> Iterator[
                 data = block
             pending = pending + data if pending else data
             pos, end = 0, len(pending)
+            starts: list[int] = []
+            ends: list[int] = []
             while pos + 12 <= end:
-                (length,) = _LENGTH.unpack_from(pending, pos)
+                (length,) = unpack_length(pending, pos)
                 stop = pos + 12 + length
                 if stop + 4 > end:
                     break
-                chunk.append(pending[pos + 12:stop])
+                starts.append(pos + 12)
+                ends.append(stop)
                 pos = stop + 4
-                if len(chunk) >= chunk_records:
-                    yield chunk
-                    chunk = []
+            if starts:
+                yield RecordSpans(pending, np.array(starts, np.int64), np.array(ends, np.int64))
             pending = pending[pos:]
             if not block:
                 break
     if pending:
         raise InputDataError(f"{path}: truncated TFRecord file ({len(pending)} stray bytes at the end)")
-    if chunk:
-        yield chunk
 
 
 def compression_of(path: str) -> str:
