@@ -35,23 +35,63 @@ def decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.RecordBatch 
     """The records ``data[starts[i]:ends[i]]`` as a record batch, or None to use tfx-bsl."""
     import numpy as np
 
-    buf = np.frombuffer(data + bytes(_PAD), dtype=np.uint8)
     try:
-        return _decode(buf, np.asarray(starts, np.int64), np.asarray(ends, np.int64))
+        return _decode(_Reader(data), np.asarray(starts, np.int64), np.asarray(ends, np.int64))
     except _Bail:
         return None
 
 
-def _decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.RecordBatch:
+class _Reader:
+    """Vectorised reads from one buffer: bytes, or the 8 bytes starting at any offset as one
+    little-endian word (one gather compares 8 bytes of a key, or reads a float)."""
+
+    def __init__(self, data: bytes) -> None:
+        import numpy as np
+
+        padded = data + bytes(_PAD)
+        self.bytes = np.frombuffer(padded, dtype=np.uint8)
+        self.words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+
+    def field(self, pos: np.ndarray, tag: int) -> tuple[np.ndarray, np.ndarray]:
+        """At each position, ``tag`` then a varint: (the varint's value, where the field's data
+        starts)."""
+        import numpy as np
+
+        if len(pos) == 0:
+            return np.zeros(0, np.int64), pos
+        if (self.bytes[pos] != tag).any():
+            raise _Bail
+        first = self.bytes[pos + 1]
+        if (first < 0x80).all():  # one-byte varints: the usual case
+            return first.astype(np.int64), pos + 2
+        value, size = _varints(self.bytes, pos + 1)
+        return value, pos + 1 + size
+
+    def same_bytes(self, pos: np.ndarray, width: int) -> bytes:
+        """The ``width`` bytes at ``pos``, which must be equal in every row."""
+        import numpy as np
+
+        first = int(pos[0])
+        expected = self.bytes[first : first + width].tobytes()
+        for at in range(0, width - 7, 8):
+            if (self.words[pos + at] != self.words[first + at]).any():
+                raise _Bail
+        tail = width % 8
+        if tail:
+            mask = np.uint64((1 << (8 * tail)) - 1)
+            if ((self.words[pos + width - tail] & mask) != (self.words[first + width - tail] & mask)).any():
+                raise _Bail
+        return expected
+
+
+def _decode(reader: _Reader, starts: np.ndarray, ends: np.ndarray) -> pa.RecordBatch:
     import numpy as np
     import pyarrow as pa
 
     n = len(starts)
     if n == 0 or (ends <= starts).any():
         raise _Bail
-    _expect(buf, starts, _LEN_FIELD_1)  # Example.features
-    length, size = _varints(buf, starts + 1)
-    pos = starts + 1 + size
+    length, pos = reader.field(starts, _LEN_FIELD_1)  # Example.features
     _check(pos + length == ends)
     names: list[str] = []
     arrays: list[pa.Array] = []
@@ -59,7 +99,7 @@ def _decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.RecordB
         rows = np.flatnonzero(pos < ends)
         if len(rows) == 0:
             break
-        name, array, entry_ends = _feature(buf, pos[rows], ends[rows], n, rows)
+        name, array, entry_ends = _feature(reader, pos[rows], ends[rows], n, rows)
         if name in names:
             raise _Bail
         names.append(name)
@@ -69,93 +109,88 @@ def _decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.RecordB
     return pa.RecordBatch.from_arrays([arrays[i] for i in order], [names[i] for i in order])
 
 
-def _feature(buf: np.ndarray, pos: np.ndarray, ends: np.ndarray, n: int, rows: np.ndarray) -> tuple[str, pa.Array, np.ndarray]:
+def _feature(reader: _Reader, pos: np.ndarray, ends: np.ndarray, n: int, rows: np.ndarray) -> tuple[str, pa.Array, np.ndarray]:
     """Reads one map entry (key, Feature) at ``pos`` of each of ``rows``; all must name the same
     feature. Returns its name, its column over all ``n`` rows, and where each entry ends."""
     import numpy as np
     import pyarrow as pa
 
-    _expect(buf, pos, _LEN_FIELD_1)  # Features.feature (a map entry)
-    entry_length, size = _varints(buf, pos + 1)
-    entry_start = pos + 1 + size
+    entry_length, entry_start = reader.field(pos, _LEN_FIELD_1)  # Features.feature (a map entry)
     entry_end = entry_start + entry_length
     _check(entry_end <= ends)
-    _expect(buf, entry_start, _LEN_FIELD_1)  # the entry's key
-    key_length, size = _varints(buf, entry_start + 1)
-    key_start = entry_start + 1 + size
+    key_length, key_start = reader.field(entry_start, _LEN_FIELD_1)  # the entry's key
     if (key_length != key_length[0]).any():
         raise _Bail
     width = int(key_length[0])
-    keys = buf[key_start[:, None] + np.arange(width)]
-    if (keys != keys[0]).any():
-        raise _Bail
     try:
-        name = keys[0].tobytes().decode("utf-8")
+        name = reader.same_bytes(key_start, width).decode("utf-8")
     except UnicodeDecodeError:
         raise _Bail from None
     value_at = key_start + width
     has_value = value_at < entry_end  # an entry without a value holds an empty Feature
-    _expect(buf, value_at[has_value], _LEN_FIELD_2)
     feature_length = np.zeros(len(pos), np.int64)
-    feature_start = value_at + 1
-    feature_length[has_value], size = _varints(buf, value_at[has_value] + 1)
-    feature_start[has_value] += size
+    feature_start = value_at.copy()
+    feature_length[has_value], feature_start[has_value] = reader.field(value_at[has_value], _LEN_FIELD_2)
     _check(~has_value | (feature_start + feature_length == entry_end))
     has_kind = feature_length > 0
     if not has_kind.any():
         return name, pa.nulls(n), entry_end
-    kinds = buf[feature_start[has_kind]]
-    kind = int(kinds[0])
-    if (kinds != kind).any() or kind not in (_BYTES, _FLOAT, _INT64):
+    at = feature_start[has_kind]
+    kind = int(reader.bytes[at[0]])
+    if kind not in (_BYTES, _FLOAT, _INT64):
         raise _Bail
-    valued = rows[has_kind]
-    list_length, size = _varints(buf, feature_start[has_kind] + 1)
-    list_start = feature_start[has_kind] + 1 + size
+    list_length, list_start = reader.field(at, kind)
     list_end = list_start + list_length
-    _check(list_end == feature_start[has_kind] + feature_length[has_kind])
+    _check(list_end == at + feature_length[has_kind])
     if kind == _BYTES:
-        counts, values = _bytes_values(buf, list_start, list_end)
+        counts, values = _bytes_values(reader, list_start, list_end)
     else:
-        counts, values = _packed_values(buf, list_start, list_end, kind)
-    present = np.zeros(n, bool)
-    present[valued] = True
+        counts, values = _packed_values(reader, list_start, list_end, kind)
+    valued = rows[has_kind]
     per_row = np.zeros(n, np.int64)
     per_row[valued] = counts
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(per_row, out=offsets[1:])
-    mask = np.append(~present, False)
-    return name, pa.LargeListArray.from_arrays(pa.array(offsets, mask=mask), values), entry_end
+    if len(valued) == n:
+        return name, pa.LargeListArray.from_arrays(pa.array(offsets), values), entry_end
+    missing = np.ones(n + 1, bool)
+    missing[valued] = False
+    missing[n] = False
+    return name, pa.LargeListArray.from_arrays(pa.array(offsets, mask=missing), values), entry_end
 
 
-def _packed_values(buf: np.ndarray, start: np.ndarray, end: np.ndarray, kind: int) -> tuple[np.ndarray, pa.Array]:
+def _packed_values(reader: _Reader, start: np.ndarray, end: np.ndarray, kind: int) -> tuple[np.ndarray, pa.Array]:
     """Values of Int64List / FloatList fields, each ``0x0a len packed-values`` or empty."""
     import numpy as np
     import pyarrow as pa
 
     non_empty = end > start
-    _expect(buf, start[non_empty], _LEN_FIELD_1)
     packed_length = np.zeros(len(start), np.int64)
-    packed_start = start + 1
-    packed_length[non_empty], size = _varints(buf, start[non_empty] + 1)
-    packed_start[non_empty] += size
+    packed_start = start.copy()
+    packed_length[non_empty], packed_start[non_empty] = reader.field(start[non_empty], _LEN_FIELD_1)
     _check(~non_empty | (packed_start + packed_length == end))
-    raw = buf[_range_indices(packed_start, packed_length)]
     if kind == _FLOAT:
         if (packed_length % 4).any():
             raise _Bail
-        return packed_length // 4, pa.array(raw.view("<f4"), pa.float32())
+        if (packed_length == 4).all():  # one value per row: one gather
+            values = (reader.words[packed_start] & np.uint64(0xFFFFFFFF)).astype("<u4").view("<f4")
+        else:
+            values = reader.bytes[_range_indices(packed_start, packed_length)].view("<f4")
+        return packed_length // 4, pa.array(values, pa.float32())
+    raw = reader.bytes[_range_indices(packed_start, packed_length)]
     # Packed varints: a byte below 0x80 ends a value.
     last = raw < 0x80
     bounds = np.zeros(len(packed_length) + 1, np.int64)
     np.cumsum(packed_length, out=bounds[1:])
     ends_seen = np.zeros(len(raw) + 1, np.int64)
     np.cumsum(last, out=ends_seen[1:])
-    non_empty_rows = packed_length > 0
-    _check(last[bounds[1:][non_empty_rows] - 1])  # each row's bytes end with a complete value
+    _check(last[bounds[1:][packed_length > 0] - 1])  # each row's bytes end with a complete value
     counts = ends_seen[bounds[1:]] - ends_seen[bounds[:-1]]
-    value_starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
     if len(raw) == 0:
         return counts, pa.array(np.zeros(0, np.int64))
+    if last.all():  # every value one byte long
+        return counts, pa.array(raw.astype(np.int64))
+    value_starts = np.flatnonzero(np.concatenate([[True], last[:-1]]))
     position = np.arange(len(raw)) - np.repeat(value_starts, np.diff(np.append(value_starts, len(raw))))
     if position.max() >= 10:
         raise _Bail
@@ -164,7 +199,7 @@ def _packed_values(buf: np.ndarray, start: np.ndarray, end: np.ndarray, kind: in
     return counts, pa.array(values.view(np.int64))
 
 
-def _bytes_values(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+def _bytes_values(reader: _Reader, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """Values of BytesList fields: ``(0x0a len bytes)*``, one value per row per step."""
     import numpy as np
     import pyarrow as pa
@@ -175,10 +210,7 @@ def _bytes_values(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[
         rows = np.flatnonzero(cursor < end)
         if len(rows) == 0:
             break
-        at = cursor[rows]
-        _expect(buf, at, _LEN_FIELD_1)
-        length, size = _varints(buf, at + 1)
-        value_start = at + 1 + size
+        length, value_start = reader.field(cursor[rows], _LEN_FIELD_1)
         cursor[rows] = value_start + length
         _check(cursor[rows] <= end[rows])
         rows_seen.append(rows)
@@ -193,7 +225,7 @@ def _bytes_values(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[
     counts = np.bincount(row, minlength=len(start))
     offsets = np.zeros(len(length) + 1, np.int64)
     np.cumsum(length, out=offsets[1:])
-    data = buf[_range_indices(first, length)]
+    data = reader.bytes[_range_indices(first, length)]
     return counts, pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(length), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
@@ -229,11 +261,6 @@ def _varints(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if (values > np.uint64(1 << 40)).any():  # a length this large is corrupt input
         raise _Bail
     return values.astype(np.int64), sizes.astype(np.int64)
-
-
-def _expect(buf: np.ndarray, pos: np.ndarray, tag: int) -> None:
-    if len(pos) and (buf[pos] != tag).any():
-        raise _Bail
 
 
 def _check(ok: np.ndarray) -> None:

@@ -9,7 +9,6 @@ finalisation, shard naming) and the exact TFRecord format (framing and gzip leve
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import apache_beam as beam
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 
-from penstock.components.example_gen.tfrecords import GZIP_LEVEL, Records, crc32c_function, frame_records
+from penstock.components.example_gen.tfrecords import Records, crc32c_function, frame_records, gzip_compressor
 
 
 class _GzipWriter:
@@ -25,7 +24,7 @@ class _GzipWriter:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._compressor = gzip_compressor()
 
     def write(self, data: bytes) -> None:
         self.raw.write(self._compressor.compress(data))

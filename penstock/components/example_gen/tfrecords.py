@@ -4,9 +4,9 @@ name the file.
 Written here rather than through TensorFlow's or Beam's writers because those take one record
 per call (a gzip ``compress`` and two CRC calls each): at millions of rows that per-record work
 costs more than producing the examples. The format is TFRecord's, byte for byte; gzip runs at
-level 1 because tf.Examples repeat their feature names in every record, so even fast
-compression shrinks them well, and the default level costs several times more CPU for a few
-percent.
+level 1 (with ISA-L when installed) because tf.Examples repeat their feature names in every
+record, so even fast compression shrinks them well (~12x for the taxi data), and the default
+level costs several times more CPU for a few percent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from penstock.errors import InputDataError
 
@@ -29,6 +29,31 @@ Records = Union["pa.LargeBinaryArray", list[bytes]]
 
 GZIP_LEVEL = 1
 _LENGTH = struct.Struct("<Q")
+
+
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip stream (header and trailer), 32 KB window
+
+
+def _gzip_codec() -> Any:
+    """ISA-L's zlib-compatible codec when installed (``isal``: compresses ~6x and inflates ~2x
+    faster than zlib, for output any gzip reader reads), else zlib."""
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:  # pragma: no cover - isal is a declared dependency
+        return zlib
+
+
+def gzip_compressor() -> Any:
+    """A streaming gzip compressor at GZIP_LEVEL."""
+    codec = _gzip_codec()
+    return codec.compressobj(GZIP_LEVEL, codec.DEFLATED, _GZIP_WBITS)
+
+
+def gzip_errors() -> tuple[type[Exception], ...]:
+    codec = _gzip_codec()
+    return (zlib.error, codec.error) if codec is not zlib else (zlib.error,)
 
 
 def crc32c_function() -> Callable[[bytes], int]:
@@ -108,7 +133,7 @@ class GzipTFRecordWriter:
         self.path = path
         self.records = 0
         self._file = open(path, "wb")  # closed by close()
-        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._compressor = gzip_compressor()
         self._crc32c = crc32c_function()
 
     def write(self, records: Records) -> None:
@@ -139,7 +164,7 @@ def iter_record_spans(path: str, block_bytes: int = 4 << 20) -> Iterator[RecordS
     reader does that; this one reads Examples artifacts, for speed)."""
     try:
         yield from _record_spans(path, block_bytes)
-    except zlib.error as e:
+    except gzip_errors() as e:
         raise InputDataError(f"{path}: not a valid gzip TFRecord file ({e})") from None
 
 
@@ -160,7 +185,8 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
     import numpy as np
 
     gzipped = compression_of(path) == "GZIP"
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
+    codec = _gzip_codec()
+    decompressor = codec.decompressobj(_GZIP_WBITS) if gzipped else None
     pending = b""
     unpack_length = _LENGTH.unpack_from
     with open(path, "rb") as f:
@@ -170,7 +196,7 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
                 data = decompressor.decompress(block) if block else decompressor.flush()
                 while decompressor.eof and decompressor.unused_data:  # concatenated gzip members
                     rest = decompressor.unused_data
-                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    decompressor = codec.decompressobj(_GZIP_WBITS)
                     data += decompressor.decompress(rest)
             else:
                 data = block
