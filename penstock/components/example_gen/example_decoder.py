@@ -50,7 +50,7 @@ class _Reader:
 
         padded = data + bytes(_PAD)
         self.bytes = np.frombuffer(padded, dtype=np.uint8)
-        self.words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+        self.words: np.ndarray = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
 
     def field(self, pos: np.ndarray, tag: int) -> tuple[np.ndarray, np.ndarray]:
         """At each position, ``tag`` then a varint: (the varint's value, where the field's data
