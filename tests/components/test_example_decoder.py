@@ -87,6 +87,8 @@ def test_records_written_by_tensorflow_decode():
         [b"\x0a\x07\x0a\x05\x0a\x01a\x12\x00", b"\x0a\x07\x0a\x05\x0a\x01b\x12\x00"],  # keys differ at one step
         [b"\x0a\x0b\x0a\x09\x0a\x01a\x12\x04\x1a\x02\x08\x01"],  # unpacked int64 (field 1, varint)
         [b"\x10\x01"],  # unknown field
+        [b"\x0a\x05\x0a\x03\x0a\x40a"],  # a key longer than its entry
+        [b"\x0a\x08\x0a\x06\x0a\x01a\x12\x01\x1a"],  # a Feature cut short
     ],
 )
 def test_other_shapes_and_malformed_records_are_left_to_tfx_bsl(records):
@@ -99,3 +101,26 @@ def test_features_in_varying_order_are_left_to_tfx_bsl():
     assert example_decoder.decode(*_spans(ab + ab)) is not None
     assert example_decoder.decode(*_spans(ab + ba)) is None
     assert _reference(ab + ba).to_pydict() == {"a": [[1], [1]], "b": [[2], [2]]}
+
+
+def test_corrupted_records_decode_like_tfx_bsl_or_not_at_all():
+    """Single-byte corruptions of valid records: the fast path either declines or agrees with
+    tfx-bsl; it never returns something tfx-bsl would not."""
+    records = example_encoder.encode(MIXED).to_pylist()
+    rng = np.random.default_rng(11)
+    agreed = declined = 0
+    for _ in range(400):
+        mutated = list(records)
+        row = int(rng.integers(len(mutated)))
+        data = bytearray(mutated[row])
+        data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        mutated[row] = bytes(data)
+        ours = example_decoder.decode(*_spans(mutated))
+        if ours is None:
+            declined += 1
+            continue
+        theirs = _reference(mutated)  # must not raise: our decoder accepted the bytes
+        assert ours.schema == theirs.schema
+        assert repr(ours.to_pydict()) == repr(theirs.to_pydict())
+        agreed += 1
+    assert agreed > 50 and declined > 50  # both outcomes exercised

@@ -37,7 +37,7 @@ def decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.RecordBatch 
 
     try:
         return _decode(_Reader(data), np.asarray(starts, np.int64), np.asarray(ends, np.int64))
-    except _Bail:
+    except (_Bail, IndexError):  # IndexError: lengths pointing past the data
         return None
 
 
@@ -122,6 +122,7 @@ def _feature(reader: _Reader, pos: np.ndarray, ends: np.ndarray, n: int, rows: n
     if (key_length != key_length[0]).any():
         raise _Bail
     width = int(key_length[0])
+    _check(key_start + width <= entry_end)
     try:
         name = reader.same_bytes(key_start, width).decode("utf-8")
     except UnicodeDecodeError:
