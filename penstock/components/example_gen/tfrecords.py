@@ -67,7 +67,7 @@ def crc32c_function() -> Callable[[bytes], int]:
         return crcmod.predefined.mkPredefinedCrcFun("crc-32c")
 
 
-def frame_records(records: Records, crc32c: Callable[[bytes], int]) -> bytes:
+def frame_records(records: Records, crc32c: Callable[[bytes], int]) -> bytes | memoryview:
     """TFRecord framing: length, masked CRC of length, data, masked CRC of data.
 
     Only the data CRCs are computed per record; headers and trailers are built for the whole
@@ -96,7 +96,7 @@ def frame_records(records: Records, crc32c: Callable[[bytes], int]) -> bytes:
         _fixed_width(header), array.cast(pa.large_binary()), _fixed_width(trailer), pa.scalar(b"", pa.large_binary())
     )
     start, stop = np.frombuffer(framed.buffers()[1], dtype=np.int64)[[0, n]]
-    return memoryview(framed.buffers()[2])[int(start) : int(stop)].tobytes()
+    return memoryview(framed.buffers()[2])[int(start) : int(stop)]  # no copy: compressors take buffers
 
 
 def as_record_array(records: Records) -> pa.LargeBinaryArray:
