@@ -1,0 +1,136 @@
+"""Where the CPU of CsvExampleGen + StatisticsGen goes, stage by stage, on taxi-shaped rows.
+
+bench/data_scale.py measures the components end to end against a plain pyarrow read (the
+3x-per-core target). This script splits their work into its stages, each timed in CPU seconds
+on one thread over the same generated CSV, and times the library each fast stage replaced
+(tfx-bsl's tf.Example encoder and decoder, zlib's gzip) on the same data, so the floor left by
+the required output format (gzip TFRecords of tf.Example) is visible. Prints a table; writes
+bench/results/data_breakdown.json.
+
+    .venv/bin/python bench/data_breakdown.py                # 1M rows
+    .venv/bin/python bench/data_breakdown.py --rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import sys
+import tempfile
+import time
+import zlib
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "data_breakdown.json"
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(path: pathlib.Path) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    import pandas  # noqa: F401  # pyarrow imports it on first use: keep that out of the stages
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.statistics import stats_impl
+    from tfx_bsl.coders import example_coder
+
+    from penstock.components.example_gen import arrow_examples, csv_reader, example_decoder, example_encoder, tfrecords
+    from penstock.components.example_gen.splitting import SplitConfig
+
+    stages: dict[str, float] = {}
+    replaced: dict[str, float] = {}
+
+    def timed(table: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
+        start = cpu()
+        result = fn(*args)
+        table[name] = table.get(name, 0.0) + cpu() - start
+        return result
+
+    ceiling = {}
+    timed(ceiling, "pyarrow_read_csv", pcsv.read_csv, str(path))
+    options = csv_reader.CsvOptions()
+    columns = csv_reader.read_header(str(path), options)
+    batches = timed(stages, "example_gen.read_csv_text", lambda: list(csv_reader.iter_text_batches(str(path), columns, options)))
+    stages["example_gen.read_csv_text"] *= 2  # the check pass and the write pass each read the file
+    inference = csv_reader.TypeInference(columns, {}, options)
+    rows = 0
+    for batch in batches:
+        timed(stages, "example_gen.infer_types", inference.update, str(path), batch, rows)
+        rows += batch.num_rows
+    kinds = inference.result()
+    split = SplitConfig.from_parameters({"train": 2, "eval": 1}, None, None)
+    crc32c = tfrecords.crc32c_function()
+    framed = []
+    for batch in batches:
+        typed = timed(stages, "example_gen.cast_types", csv_reader.typed_batch, batch, kinds)
+        records = timed(stages, "example_gen.encode_tf_example", example_encoder.encode, typed)
+        lists = pa.RecordBatch.from_arrays([arrow_examples.as_list_array(c) for c in typed.columns], typed.schema.names)
+        timed(replaced, "example_gen.encode_tf_example", example_coder.RecordBatchToExamples, lists)
+        timed(stages, "example_gen.assign_splits", lambda b=batch: split.bucket_of(arrow_examples.row_keys(b)))
+        framed.append(bytes(timed(stages, "example_gen.frame_tfrecords", tfrecords.frame_records, records, crc32c)))
+
+    def gzip_all(compressor: Any) -> bytes:
+        return b"".join(compressor.compress(f) for f in framed) + compressor.flush()
+
+    compressed = timed(stages, "example_gen.gzip", gzip_all, tfrecords.gzip_compressor())
+    timed(replaced, "example_gen.gzip", gzip_all, zlib.compressobj(tfrecords.GZIP_LEVEL, zlib.DEFLATED, 31))
+
+    with tempfile.TemporaryDirectory() as work:
+        gz = os.path.join(work, "data.gz")
+        with open(gz, "wb") as f:
+            f.write(compressed)
+        spans = timed(stages, "statistics_gen.inflate_and_split_records", lambda: list(tfrecords.iter_record_spans(gz, 1 << 20)))
+    decoded = [timed(stages, "statistics_gen.decode_tf_example", example_decoder.decode, *s) for s in spans]
+    assert all(d is not None for d in decoded), "the column-wise decoder declined ExampleGen's own records"
+    for s in spans:
+        timed(replaced, "statistics_gen.decode_tf_example", lambda s=s: example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(s.records()))
+    stats_options = tfdv.StatsOptions()
+    generators = stats_impl.get_generators(stats_options, in_memory=True)
+    for batch in decoded:
+        timed(stages, "statistics_gen.tfdv_statistics", stats_impl.generate_partial_statistics_in_memory, batch, stats_options, generators)
+
+    total = sum(stages.values())
+    return {
+        "rows": rows,
+        "serialized_mb": round(sum(len(f) for f in framed) / 1e6, 1),
+        "gzip_mb": round(len(compressed) / 1e6, 1),
+        "pyarrow_read_cpu_s": round(ceiling["pyarrow_read_csv"], 2),
+        "stages_cpu_s": {k: round(v, 2) for k, v in stages.items()},
+        "replaced_cpu_s": {k: round(v, 2) for k, v in replaced.items()},
+        "total_cpu_s": round(total, 2),
+        "total_vs_pyarrow_read": round(total / ceiling["pyarrow_read_csv"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from data_scale import generate
+
+    result = measure(generate(args.rows))
+    print(f"{result['rows']:,} rows; tf.Examples {result['serialized_mb']:,} MB, gzip {result['gzip_mb']:,} MB; "
+          f"pyarrow read {result['pyarrow_read_cpu_s']} CPU s")
+    for name, seconds in result["stages_cpu_s"].items():
+        was = result["replaced_cpu_s"].get(name)
+        print(f"  {name:<44} {seconds:6.2f} CPU s" + (f"   (library it replaced: {was:.2f})" if was is not None else ""))
+    print(f"  {'total':<44} {result['total_cpu_s']:6.2f} CPU s = {result['total_vs_pyarrow_read']}x the pyarrow read")
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
