@@ -5,8 +5,8 @@ process with TFDV's own in-memory generators, streaming: blocks of records are d
 (column-wise, ``example_decoder``; tfx-bsl for records of other shapes) and summarised on two
 threads (numpy, tfx-bsl and TFDV's kernels release the GIL) and the partial results merged, so
 memory stays flat. Starting a Beam pipeline costs seconds and Beam's per-element
-work made it ~1.7x slower at 1M rows. Any explicitly chosen runner, and sampling, go through
-one Beam pipeline.
+work made it ~1.7x slower at 1M rows. Any explicitly chosen runner goes through one Beam
+pipeline, which decodes (and samples) files with the same code (``statistics_gen_beam_fns``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
 
 STATS_FILE = "FeatureStats.pb"
-_BLOCK_BYTES = 1 << 20  # compressed bytes per step: ~9 MB of records, decoded while in cache
+_BLOCK_BYTES = 1 << 20  # compressed bytes per step (as statistics_gen_beam_fns.BLOCK_BYTES)
 
 
 def selected_splits(ctx: ExecutorContext, split_names: list[str], what: str) -> list[str]:
@@ -47,8 +47,11 @@ def run(ctx: ExecutorContext) -> None:
     options = tfdv.StatsOptions()
     if schema_artifact is not None:
         options.schema = load_schema(schema_artifact.uri)
-    if ctx.parameters.get("sample_rate"):
-        options.sample_rate = float(ctx.parameters["sample_rate"])
+    sample_rate = ctx.parameters.get("sample_rate")
+    if sample_rate is not None and not 0 < float(sample_rate) <= 1:
+        raise PipelineDefinitionError(f"{ctx.component_id}: sample_rate must be in (0, 1], got {sample_rate!r}")
+    # Sampling is done per record while decoding: TFDV's own sample_rate keeps or drops whole
+    # record batches, which for a small split means all or nothing.
 
     output = ctx.output("statistics")
     sources = {}
@@ -58,10 +61,10 @@ def run(ctx: ExecutorContext) -> None:
             raise InputDataError(f"{ctx.component_id}: split {split!r} of {examples.uri} holds no files ({source_dir})")
         sources[split] = source_dir
         os.makedirs(output.split_uri(split), exist_ok=True)
-    if not ctx.parameters.get("sample_rate") and uses_local_engine(ctx.beam_pipeline_args):
-        _statistics_in_process(sources, options, output)
+    if uses_local_engine(ctx.beam_pipeline_args):
+        _statistics_in_process(sources, options, output, sample_rate)
     else:
-        _statistics_with_beam(ctx, sources, options, output)
+        _statistics_with_beam(ctx, sources, options, output, sample_rate)
 
     counts = {}
     for split in splits:
@@ -74,25 +77,24 @@ def run(ctx: ExecutorContext) -> None:
     output.custom_properties["num_examples"] = json.dumps(counts)
 
 
-def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifact) -> None:
+def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifact, sample_rate: float | None) -> None:
     from tensorflow_data_validation.statistics import stats_impl
-    from tfx_bsl.coders import example_coder
 
     from penstock.components._parallel import ordered_map
-    from penstock.components.example_gen import example_decoder
     from penstock.components.example_gen.tfrecords import RecordSpans, iter_record_spans
+    from penstock.components.statistics_gen_beam_fns import block_seed, decode_block
 
     generators = stats_impl.get_generators(options, in_memory=True)
 
-    def summarise(spans: RecordSpans) -> list[Any]:
-        batch = example_decoder.decode(*spans)
-        if batch is None:  # records of a shape the column-wise decoder leaves to tfx-bsl
-            batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(spans.records())
+    def summarise(item: tuple[str, int, RecordSpans]) -> list[Any]:
+        path, block, spans = item
+        batch = decode_block(spans, sample_rate, block_seed(path, block))
         return stats_impl.generate_partial_statistics_in_memory(batch, options, generators)
 
     for split, source_dir in sources.items():
         files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
-        chunks = (spans for path in files for spans in iter_record_spans(path, _BLOCK_BYTES))
+        chunks = ((path, block, spans) for path in files
+                  for block, spans in enumerate(iter_record_spans(path, _BLOCK_BYTES)))
         merged: list[Any] | None = None
         for partial in ordered_map(summarise, chunks, threads=2, window=3):
             merged = partial if merged is None else [
@@ -105,17 +107,23 @@ def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifa
             f.write(stats.SerializeToString())
 
 
-def _statistics_with_beam(ctx: ExecutorContext, sources: dict[str, str], options: object, output: Artifact) -> None:
+def _statistics_with_beam(
+    ctx: ExecutorContext, sources: dict[str, str], options: object, output: Artifact, sample_rate: float | None
+) -> None:
+    import apache_beam as beam
     import tensorflow_data_validation as tfdv
-    from tfx_bsl.public import tfxio
+
+    from penstock.components.statistics_gen_beam_fns import DecodeExamplesFile
 
     pipeline = make_pipeline(ctx.beam_pipeline_args)
     for split, source_dir in sources.items():
         target_dir = output.split_uri(split)
-        reader = tfxio.TFExampleRecord(file_pattern=os.path.join(source_dir, "*"), telemetry_descriptors=["penstock"])
+        files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
         _ = (
             pipeline
-            | f"Read[{split}]" >> reader.BeamSource()
+            | f"Files[{split}]" >> beam.Create(files)
+            | f"Spread[{split}]" >> beam.Reshuffle()
+            | f"Decode[{split}]" >> beam.ParDo(DecodeExamplesFile(sample_rate))
             | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
             | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(os.path.join(target_dir, STATS_FILE))
         )

@@ -105,3 +105,35 @@ def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
             else:
                 assert fast[name].string_stats.unique == feature.string_stats.unique
                 assert fast[name].string_stats.common_stats.num_missing == feature.string_stats.common_stats.num_missing
+
+
+def test_multi_processing_workers_decode_and_agree(tmp_path):
+    """Beam's multi-processing workers import the decoding DoFn by name and must get the same
+    statistics as the in-process engine."""
+    examples = penguin_stats("penguins_raw.csv")["examples"]
+    in_process = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "fast",
+                               inputs={"examples": [examples]})["statistics"]
+    workers = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "mp", inputs={"examples": [examples]},
+                            beam_pipeline_args=["--direct_running_mode=multi_processing", "--direct_num_workers=2"])["statistics"]
+    for split in ("train", "eval"):
+        fast, mp = features_of(load(in_process, split)), features_of(load(workers, split))
+        assert load(workers, split).datasets[0].num_examples == load(in_process, split).datasets[0].num_examples
+        assert mp["body_mass_g"].num_stats.mean == pytest.approx(fast["body_mass_g"].num_stats.mean)
+        assert mp["sex"].string_stats.common_stats.num_missing == fast["sex"].string_stats.common_stats.num_missing
+
+
+def test_sample_rate_samples_records_reproducibly_on_any_engine(tmp_path):
+    examples = penguin_stats("penguins_raw.csv")["examples"]
+    counts = as_dict(examples, "row_counts")
+
+    def sampled(where, rate, args=None):
+        return run_component(StatisticsGen(examples=Channel(Examples), sample_rate=rate), tmp_path / where,
+                             inputs={"examples": [examples]}, beam_pipeline_args=args)["statistics"]
+
+    local, beam = sampled("local", 0.3), sampled("beam", 0.3, ["--runner=DirectRunner"])
+    for split in ("train", "eval"):
+        n = load(local, split).datasets[0].num_examples
+        assert 0.1 * counts[split] < n < 0.6 * counts[split]  # records are sampled, not whole batches
+        assert load(beam, split).datasets[0].num_examples == n  # the same sample on Beam
+    with pytest.raises(PipelineDefinitionError, match=r"sample_rate must be in \(0, 1\], got 1.5"):
+        sampled("bad", 1.5)
