@@ -93,6 +93,34 @@ def test_na_values_become_missing_and_types_are_inferred(workdir):
     assert rows == [{"a": [3]}, {"a": [1], "b": [2.5], "c": [b"x"]}, {"b": [3.0], "c": [b"y"]}]
 
 
+@pytest.mark.parametrize(
+    "late, kinds, expected",
+    [
+        ("7,2.5,z", {"a": "int", "b": "float", "c": "string"}, [2.5]),  # int column turns float
+        ("7,8,z", {"a": "int", "b": "int", "c": "string"}, [8]),  # empty column turns int
+    ],
+)
+def test_types_that_change_after_the_first_batch_restart_the_conversion(workdir, monkeypatch, caplog, late, kinds, expected):
+    """The default engine converts while it checks, with the first batch's types; a type that
+    widens later makes it discard that output and convert again in a second read."""
+    from penstock.components.example_gen import csv_reader
+
+    monkeypatch.setattr(csv_reader, "_BLOCK_SIZE", 64)  # a batch per few rows
+    first_b = "3" if expected == [2.5] else ""
+    data = workdir / f"widen-input-{expected[0]}"
+    write(data / "d.csv", "a,b,c\n" + f"1,{first_b},x\n" * 40 + late + "\n")
+    with caplog.at_level("INFO"):
+        examples = run_component(CsvExampleGen(input_base=str(data), output_splits={"all": 1}), workdir / f"widen-{expected[0]}")["examples"]
+    assert "converting in a second read" in caplog.text
+    assert as_dict(examples, "column_types") == kinds
+    assert as_dict(examples, "row_counts") == {"all": 41}
+    assert os.listdir(examples.split_uri("all")) == ["data_tfrecord-00000-of-00001.gz"]
+    rows = read_examples(examples, "all")
+    assert len(rows) == 41 and [r["b"] for r in rows if r["a"] == [7]] == [expected]
+    if expected == [2.5]:
+        assert all(isinstance(r["b"][0], float) for r in rows)  # early ints written as floats too
+
+
 def test_column_types_and_schema_file_override_inference(workdir):
     data = workdir / "override-input"
     write(data / "d.csv", "zip,score\n01234,1\n56789,2\n")

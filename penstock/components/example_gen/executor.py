@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
+from penstock.components._beam import uses_local_engine
 from penstock.components.example_gen import csv_reader, spans
 from penstock.components.example_gen.splitting import SplitConfig
 from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
@@ -54,13 +56,20 @@ def _run(ctx: ExecutorContext, source: str) -> None:
 
     output = ctx.output("examples")
     extra: dict[str, Any] = {}
+    row_counts: dict[str, int] | None = None
     if source == "csv":
-        check = _check_csv(ctx, files, split)
-        kinds, split_values = check["kinds"], check["split_values"]
+        converted = None
+        if not split.column and uses_local_engine(ctx.beam_pipeline_args):
+            converted = _convert_csv_in_one_pass(ctx, files, split, _split_names(patterns, split, set()), output)
+        if converted is not None:
+            check, row_counts = converted
+        else:
+            check = _check_csv(ctx, files, split)
+        kinds, split_values = check.kinds(), check.split_values
         extra["column_types"] = json.dumps(kinds)
-        if check["bad_rows"].count:
-            extra["bad_rows"] = json.dumps({"count": check["bad_rows"].count, "samples": check["bad_rows"].samples})
-            ctx.log.warning("skipped %d malformed row(s) (bad_rows='skip')", check["bad_rows"].count)
+        if check.bad_rows.count:
+            extra["bad_rows"] = json.dumps({"count": check.bad_rows.count, "samples": check.bad_rows.samples})
+            ctx.log.warning("skipped %d malformed row(s) (bad_rows='skip')", check.bad_rows.count)
     elif source == "parquet":
         kinds, split_values = {}, _check_parquet(files, split)
     else:
@@ -70,19 +79,11 @@ def _run(ctx: ExecutorContext, source: str) -> None:
 
         for _, path in files:
             check_examples_file(path)
-        kinds, split_values = {}, []
+        kinds, split_values = {}, set()
 
-    if any(patterns):
-        split_names = list(patterns)
-    elif split.column:
-        split_names = sorted(split_values)
-    else:
-        split_names = list(split.names)
-    for name in split_names:
-        if not re.match(r"^[A-Za-z0-9_.-]+$", name):
-            raise InputDataError(f"split name {name!r} (from {split.column or 'the input splits'}) must use letters, digits, '_', '-' or '.'")
-
-    row_counts = _write(ctx, source, files, split, kinds, split_names, output)
+    split_names = _split_names(patterns, split, split_values)
+    if row_counts is None:
+        row_counts = _write(ctx, source, files, split, kinds, split_names, output)
     output.split_names = split_names
     output.set_property("span", resolved.span)
     if resolved.version is not None:
@@ -95,6 +96,19 @@ def _run(ctx: ExecutorContext, source: str) -> None:
     empty = [name for name, count in row_counts.items() if count == 0]
     if empty:
         ctx.log.warning("split(s) %s received no rows", ", ".join(empty))
+
+
+def _split_names(patterns: dict[str, str], split: SplitConfig, split_values: set[str]) -> list[str]:
+    if any(patterns):
+        names = list(patterns)
+    elif split.column:
+        names = sorted(split_values)
+    else:
+        names = list(split.names)
+    for name in names:
+        if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+            raise InputDataError(f"split name {name!r} (from {split.column or 'the input splits'}) must use letters, digits, '_', '-' or '.'")
+    return names
 
 
 def _declared_kinds(params: dict[str, Any]) -> dict[str, str]:
@@ -112,47 +126,104 @@ def _declared_kinds(params: dict[str, Any]) -> dict[str, str]:
     return declared
 
 
-def _check_csv(ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig) -> dict[str, Any]:
-    params = ctx.parameters
-    options = _csv_options(params)
-    declared = _declared_kinds(params)
-    header: list[str] | None = None
-    first_path = ""
-    inference: csv_reader.TypeInference | None = None
-    bad = csv_reader.BadRows()
-    split_values: set[str] = set()
-    for _, path in files:
-        columns = csv_reader.read_header(path, options)
-        if header is None:
-            header, first_path = columns, path
-            named = list(params.get("column_types") or {}) + [c for c in (split.key, split.column) if c]
-            for name in named:
-                if name not in columns:
-                    raise InputDataError(f"{path}: column {name!r} (named in the ExampleGen's parameters) is not in the header {columns}")
-            # A schema may describe more features than these files hold (e.g. no label column).
-            inference = csv_reader.TypeInference(columns, {k: v for k, v in declared.items() if k in columns}, options)
-        elif set(columns) != set(header):
-            raise InputDataError(
-                f"{path}: header {columns} differs from {first_path}'s {header}; all input files must share columns"
-            )
-        assert inference is not None
-        rows = 0
-        for batch in csv_reader.iter_text_batches(path, columns, options, bad):
-            inference.update(path, batch, rows)
-            if split.column:
-                column = batch.column(batch.schema.get_field_index(split.column))
-                if column.null_count:
-                    line = csv_reader.line_of_row(path, rows + _first_null(column), options)
-                    raise InputDataError(f"{path}, line {line}: split column {split.column!r} is empty")
-                split_values.update(column.unique().to_pylist())
-            rows += batch.num_rows
-        if rows == 0:
-            raise InputDataError(f"{path}: the file has a header but no data rows")
-    assert inference is not None
-    kinds = inference.result()
-    if options.skip_bad_rows:
-        ctx.log.info("column types: %s", kinds)
-    return {"kinds": kinds, "split_values": split_values, "bad_rows": bad, "options": options}
+class _CsvCheck:
+    """Reads the CSV files checking everything the conversion relies on (headers, a value per
+    split column, type changes, bad rows) and infers column types; ``batches`` yields the text
+    batches as it goes, so the check can also feed the conversion (one read instead of two)."""
+
+    def __init__(self, ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig) -> None:
+        self._params = ctx.parameters
+        self._files = files
+        self._split = split
+        self.options = _csv_options(ctx.parameters)
+        self._declared = _declared_kinds(ctx.parameters)
+        self.inference: csv_reader.TypeInference | None = None
+        self.bad_rows = csv_reader.BadRows()
+        self.split_values: set[str] = set()
+
+    def batches(self) -> Iterator[tuple[str, Any]]:
+        options, split = self.options, self._split
+        header: list[str] | None = None
+        first_path = ""
+        for input_split, path in self._files:
+            columns = csv_reader.read_header(path, options)
+            if header is None:
+                header, first_path = columns, path
+                named = list(self._params.get("column_types") or {}) + [c for c in (split.key, split.column) if c]
+                for name in named:
+                    if name not in columns:
+                        raise InputDataError(f"{path}: column {name!r} (named in the ExampleGen's parameters) is not in the header {columns}")
+                # A schema may describe more features than these files hold (e.g. no label column).
+                self.inference = csv_reader.TypeInference(columns, {k: v for k, v in self._declared.items() if k in columns}, options)
+            elif set(columns) != set(header):
+                raise InputDataError(
+                    f"{path}: header {columns} differs from {first_path}'s {header}; all input files must share columns"
+                )
+            assert self.inference is not None
+            rows = 0
+            for batch in csv_reader.iter_text_batches(path, columns, options, self.bad_rows):
+                self.inference.update(path, batch, rows)
+                if split.column:
+                    column = batch.column(batch.schema.get_field_index(split.column))
+                    if column.null_count:
+                        line = csv_reader.line_of_row(path, rows + _first_null(column), options)
+                        raise InputDataError(f"{path}, line {line}: split column {split.column!r} is empty")
+                    self.split_values.update(column.unique().to_pylist())
+                rows += batch.num_rows
+                yield input_split, batch
+            if rows == 0:
+                raise InputDataError(f"{path}: the file has a header but no data rows")
+
+    def kinds(self) -> dict[str, str]:
+        assert self.inference is not None
+        return self.inference.result()
+
+
+class _TypesWidened(Exception):
+    """A column's type changed after conversion started with the first batch's types."""
+
+
+def _check_csv(ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig) -> _CsvCheck:
+    check = _CsvCheck(ctx, files, split)
+    for _ in check.batches():
+        pass
+    if check.options.skip_bad_rows:
+        ctx.log.info("column types: %s", check.kinds())
+    return check
+
+
+def _convert_csv_in_one_pass(
+    ctx: ExecutorContext, files: list[tuple[str, str]], split: SplitConfig, split_names: list[str], output: Any
+) -> tuple[_CsvCheck, dict[str, int]] | None:
+    """Checks and converts in a single read, converting with the types the first batch shows.
+    Returns None (having removed what it wrote) when a later batch changes a column's type
+    (an int column holding a float, a column empty so far holding numbers): the caller then
+    checks all files first and converts in a second read."""
+    import shutil
+
+    from penstock.components.example_gen import conversion, local_engine
+
+    check = _CsvCheck(ctx, files, split)
+    batches = check.batches()
+    first = next(batches)
+    kinds = check.kinds()
+
+    def checked() -> Iterator[tuple[str, Any]]:
+        yield first
+        for item in batches:
+            if check.kinds() != kinds:
+                raise _TypesWidened
+            yield item
+
+    split_dirs = {name: output.split_uri(name) for name in split_names}
+    try:
+        counts = local_engine.write_examples(checked(), conversion.SplitExamples("csv", split, kinds), split_dirs)
+    except _TypesWidened:
+        ctx.log.info("column types changed after the first batch (now %s): converting in a second read", check.kinds())
+        for directory in split_dirs.values():
+            shutil.rmtree(directory, ignore_errors=True)
+        return None
+    return check, {name: counts.get(name, 0) for name in split_names}
 
 
 def _first_null(column: Any) -> int:
@@ -214,7 +285,6 @@ def _write(
     split_names: list[str],
     output: Any,
 ) -> dict[str, int]:
-    from penstock.components._beam import uses_local_engine
 
     csv_options = _csv_options(ctx.parameters) if source == "csv" else None
     if uses_local_engine(ctx.beam_pipeline_args):
