@@ -92,7 +92,7 @@ def measure(path: pathlib.Path) -> dict[str, Any]:
             records = timed(stages, "example_gen.encode_tf_example", example_encoder.encode, typed)
             lists = pa.RecordBatch.from_arrays([arrow_examples.as_list_array(c) for c in typed.columns], typed.schema.names)
             timed(replaced, "example_gen.encode_tf_example", example_coder.RecordBatchToExamples, lists)
-            timed(stages, "example_gen.assign_splits", lambda b=batch: split.bucket_of(arrow_examples.row_keys(b)))
+            timed(stages, "example_gen.assign_splits", lambda b=batch: split.bucket_of_hashes(arrow_examples.row_hashes(b)))
             framed = timed(stages, "example_gen.frame_tfrecords", tfrecords.frame_records, records, crc32c)
             serialized += len(framed)
             out.write(timed(stages, "example_gen.gzip", fast.compress, framed))

@@ -15,6 +15,7 @@ from penstock.components.example_gen.splitting import SplitConfig, key_bytes
 from penstock.components.example_gen.tfrecords import Records, as_record_array
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 IMPORT_BATCH_ROWS = 8192
@@ -65,7 +66,10 @@ class SplitExamples:
         if self._split.column:
             names = np.asarray(split_values, dtype=object)
             return {name: records.filter(pa.array(names == name)) for name in dict.fromkeys(split_values)}
-        indices = np.asarray(self._split.bucket_of(keys if keys is not None else records.to_pylist()), dtype=np.int64)
+        if isinstance(keys, np.ndarray):
+            indices = self._split.bucket_of_hashes(keys)
+        else:
+            indices = self._split.bucket_of(keys if keys is not None else records.to_pylist())
         per_split = {}
         for i, name in enumerate(self._split.names):
             chosen = indices == i
@@ -73,13 +77,13 @@ class SplitExamples:
                 per_split[name] = records.filter(pa.array(chosen))
         return per_split
 
-    def _encode(self, batch: Any) -> tuple[pa.LargeBinaryArray, list[bytes] | None, list[str]]:
+    def _encode(self, batch: Any) -> tuple[pa.LargeBinaryArray, list[bytes] | np.ndarray | None, list[str]]:
         split = self._split
         drop = (split.column,) if split.column else ()
         split_values: list[str] = []
+        keys: list[bytes] | np.ndarray | None = None
         if self._source == "tfrecord":
             records = as_record_array(batch)
-            keys = None
             if split.key or split.column:
                 import tensorflow as tf
 
@@ -112,7 +116,7 @@ class SplitExamples:
         else:
             # Serialized tf.Examples are not canonical (feature map order varies between
             # processes), so rows are hashed by their values instead.
-            keys = arrow_examples.row_keys(batch, drop)
+            keys = arrow_examples.row_hashes(batch, drop)
         return records, keys, split_values
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penstock.errors import PipelineDefinitionError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +39,20 @@ class SplitConfig:
                 raise PipelineDefinitionError(f"output_splits[{name!r}] must be a positive bucket count, got {count!r}")
         return SplitConfig(names=tuple(output_splits), buckets=tuple(output_splits.values()), key=split_key)
 
-    def bucket_of(self, keys: Sequence[bytes]) -> list[int]:
+    def bucket_of(self, keys: Sequence[bytes]) -> np.ndarray:
         """Split index per row from the bytes that identify each row."""
+        import numpy as np
+
+        return self.bucket_of_hashes(np.fromiter((zlib.crc32(k) for k in keys), np.uint32, len(keys)))
+
+    def bucket_of_hashes(self, hashes: np.ndarray) -> np.ndarray:
+        """Split index per row from the CRC-32 of the bytes that identify each row."""
+        import numpy as np
+
         total = sum(self.buckets)
-        bounds = []
-        acc = 0
-        for count in self.buckets:
-            acc += count
-            bounds.append(acc)
-        lookup = [next(i for i, b in enumerate(bounds) if bucket < b) for bucket in range(total)]
-        return [lookup[zlib.crc32(k) % total] for k in keys]
+        bounds = np.cumsum(self.buckets)
+        lookup = np.searchsorted(bounds, np.arange(total), side="right")  # bucket -> split index
+        return lookup[hashes.astype(np.int64) % total]
 
 
 def key_bytes(values: list[Any]) -> list[bytes]:
