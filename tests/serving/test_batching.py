@@ -60,7 +60,8 @@ def test_concurrent_requests_are_batched_and_answered_individually(taxi_server: 
     good = [(index, value) for index, value in results if index >= 0]
     assert bad and all(status == 400 for status in bad)
     for index, value in good:
-        assert value == pytest.approx(float(expected[index]), abs=1e-6), (index, value)
+        # float32: a batched matmul may sum in another order than the single call (a few ULPs).
+        assert value == pytest.approx(float(expected[index]), rel=1e-5, abs=1e-6), (index, value)
     calls, rows = batch_sizes(httpx.get(url + "/monitoring/prometheus/metrics").text)
     assert rows - rows_before >= len(good)
     assert calls - calls_before < rows - rows_before, "no request was stacked with another"
