@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import glob
+import itertools
 import json
 import os
 import pathlib
@@ -151,13 +152,56 @@ def test_splits_are_deterministic(workdir, penguin_examples):
     assert sum(as_dict(again, "row_counts").values()) == 334
 
 
-def test_multi_processing_runner_gives_the_same_splits(workdir, penguin_examples):
+def test_multi_processing_runner_gives_the_same_splits(workdir, penguin_examples, monkeypatch):
+    """Workers read the file in byte ranges (here ~2 KB, so several per file) and must write
+    exactly the examples of the in-process engine."""
+    from penstock.components.example_gen import conversion, executor
+
+    monkeypatch.setattr(executor, "_READ_TASK_BYTES", 2048)
+    assert len(conversion.plan_reads("csv", [("", str(PENGUIN_DATA / "penguins.csv"))], 2048)) > 3
     args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     other = run_component(
         CsvExampleGen(input_base=str(PENGUIN_DATA), input_pattern="penguins.csv"), workdir / "penguins-mp", beam_pipeline_args=args
     )["examples"]
     assert as_dict(other, "row_counts") == as_dict(penguin_examples, "row_counts")
-    assert canonical(read_examples(other, "eval")) == canonical(read_examples(penguin_examples, "eval"))
+    for split in ("train", "eval"):
+        assert canonical(read_examples(other, split)) == canonical(read_examples(penguin_examples, split))
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("trailing", [True, False])
+def test_csv_read_tasks_cover_the_data_lines_exactly(tmp_path, ending, trailing):
+    from penstock.components.example_gen import csv_reader
+
+    lines = [b"a,b"] + [b"%d,%s" % (i, b"x" * (i % 17)) for i in range(300)]
+    content = ending.join(lines) + (ending if trailing else b"")
+    path = tmp_path / "d.csv"
+    path.write_bytes(content)
+    ranges = csv_reader.data_ranges(str(path), 256)
+    assert len(ranges) > 5
+    assert ranges[0][0] == len(lines[0]) + len(ending) and ranges[-1][1] == len(content)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert all(content[start - 1 : start] == b"\n" for start, _ in ranges)  # each starts a line
+    options = csv_reader.CsvOptions()
+    read = [row for r in ranges for batch in csv_reader.iter_text_batches(str(path), ["a", "b"], options, byte_range=r)
+            for row in batch.to_pylist()]
+    whole = [row for batch in csv_reader.iter_text_batches(str(path), ["a", "b"], options) for row in batch.to_pylist()]
+    assert read == whole and len(read) == 300
+
+
+def test_parquet_read_tasks_are_row_group_ranges(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from penstock.components.example_gen import conversion
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"x": list(range(1000))}), path, row_group_size=100)
+    tasks = conversion.plan_reads("parquet", [("", str(path))], 1)
+    assert [t.part for t in tasks] == [(i, i + 1) for i in range(10)]
+    xs = [x for t in tasks for b in conversion.iter_batches("parquet", t, None) for x in b.column(0).to_pylist()]
+    assert xs == list(range(1000))
+    assert [t.part for t in conversion.plan_reads("parquet", [("", str(path))], None)] == [None]
 
 
 @pytest.mark.parametrize("variant", ["hash", "split_key", "split_column", "parquet"])

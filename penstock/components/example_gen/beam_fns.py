@@ -18,16 +18,15 @@ METRICS_NAMESPACE = "penstock.example_gen"
 
 
 class ReadBatches(beam.DoFn):
-    """(input split, path) -> (input split, batch), as ``conversion.iter_batches`` reads them."""
+    """Read task -> (input split, batch), as ``conversion.iter_batches`` reads them."""
 
     def __init__(self, source: str, csv_options: csv_reader.CsvOptions | None) -> None:
         self._source = source
         self._csv_options = csv_options
 
-    def process(self, element: tuple[str, str]) -> Iterator[tuple[str, Any]]:
-        input_split, path = element
-        for batch in conversion.iter_batches(self._source, path, self._csv_options):
-            yield input_split, batch
+    def process(self, task: conversion.ReadTask) -> Iterator[tuple[str, Any]]:
+        for batch in conversion.iter_batches(self._source, task, self._csv_options):
+            yield task.input_split, batch
 
 
 class ToSplitExamples(beam.DoFn):

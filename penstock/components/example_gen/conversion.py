@@ -7,6 +7,7 @@ a time; only split assignment touches rows, and only to hash bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,17 +22,51 @@ if TYPE_CHECKING:
 IMPORT_BATCH_ROWS = 8192
 
 
-def iter_batches(source: str, path: str, csv_options: csv_reader.CsvOptions | None) -> Iterator[Any]:
-    """One file's content in batches: text record batches (csv), typed record batches (parquet)
-    or lists of serialized records (tfrecord)."""
+@dataclasses.dataclass(frozen=True)
+class ReadTask:
+    """A piece of one input file, read and converted as a unit (by one Beam worker): for CSV a
+    byte range of data lines, for Parquet a range of row groups, else (None) the whole file."""
+
+    input_split: str
+    path: str
+    part: tuple[int, int] | None = None
+
+
+def plan_reads(source: str, files: list[tuple[str, str]], target_bytes: int | None) -> list[ReadTask]:
+    """The files as read tasks of about ``target_bytes`` each (None: one task per file). Small
+    tasks let a runner spread one big file over workers without shuffling its contents."""
+    tasks = []
+    for input_split, path in files:
+        if target_bytes is None or source == "tfrecord":
+            tasks.append(ReadTask(input_split, path))
+        elif source == "csv":
+            tasks += [ReadTask(input_split, path, r) for r in csv_reader.data_ranges(path, target_bytes)]
+        else:
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(path).metadata
+            first, size = 0, 0
+            for group in range(metadata.num_row_groups):
+                size += metadata.row_group(group).total_byte_size
+                if size >= target_bytes or group == metadata.num_row_groups - 1:
+                    tasks.append(ReadTask(input_split, path, (first, group + 1)))
+                    first, size = group + 1, 0
+    return tasks
+
+
+def iter_batches(source: str, task: ReadTask, csv_options: csv_reader.CsvOptions | None) -> Iterator[Any]:
+    """A read task's content in batches: text record batches (csv), typed record batches
+    (parquet) or lists of serialized records (tfrecord)."""
+    path = task.path
     if source == "csv":
         assert csv_options is not None
         columns = csv_reader.read_header(path, csv_options)
-        yield from csv_reader.iter_text_batches(path, columns, csv_options)
+        yield from csv_reader.iter_text_batches(path, columns, csv_options, byte_range=task.part)
     elif source == "parquet":
         import pyarrow.parquet as pq
 
-        yield from pq.ParquetFile(path).iter_batches(batch_size=65536)
+        groups = list(range(*task.part)) if task.part is not None else None
+        yield from pq.ParquetFile(path).iter_batches(batch_size=65536, row_groups=groups)
     else:
         from penstock.components.example_gen.tfrecords import iter_records
 

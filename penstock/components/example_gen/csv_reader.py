@@ -16,7 +16,7 @@ import dataclasses
 import io
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penstock.errors import InputDataError
 
@@ -71,12 +71,35 @@ def read_header(path: str, options: CsvOptions) -> list[str]:
     return names
 
 
+def data_ranges(path: str, target_bytes: int) -> list[tuple[int, int]]:
+    """The file's data lines (after the header) cut into byte ranges of about ``target_bytes``,
+    each starting at a line start. Safe because values spanning lines are rejected (see
+    ``_reject_multiline_values``): every line break in an accepted file ends a row."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.readline()
+        start = f.tell()
+        ranges = []
+        while start < size:
+            f.seek(min(start + target_bytes, size))
+            f.readline()  # to the end of the line the cut falls in
+            end = min(f.tell(), size)
+            ranges.append((start, end))
+            start = end
+    return ranges
+
+
 def iter_text_batches(
-    path: str, columns: list[str], options: CsvOptions, bad_rows: BadRows | None = None
+    path: str,
+    columns: list[str],
+    options: CsvOptions,
+    bad_rows: BadRows | None = None,
+    byte_range: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Every column as (nullable) text, batch by batch. Malformed input raises InputDataError
-    naming the file and line, unless ``options.skip_bad_rows`` (then rows with a wrong field
-    count are skipped and counted in ``bad_rows``)."""
+    """Every column as (nullable) text, batch by batch: the whole file, or the data lines in
+    ``byte_range`` (from ``data_ranges``). Malformed input raises InputDataError naming the file
+    and line, unless ``options.skip_bad_rows`` (then rows with a wrong field count are skipped
+    and counted in ``bad_rows``)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -88,10 +111,18 @@ def iter_text_batches(
             return "skip"
         return "error"
 
+    source: Any = path
+    read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8")
+    if byte_range is not None:
+        start, end = byte_range
+        with open(path, "rb") as f:
+            f.seek(start)
+            source = pa.BufferReader(f.read(end - start))
+        read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8", column_names=columns)
     try:
         reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8"),
+            source,
+            read_options=read_options,
             parse_options=pcsv.ParseOptions(delimiter=options.delimiter, invalid_row_handler=on_invalid_row),
             convert_options=pcsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns},

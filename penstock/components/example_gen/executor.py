@@ -22,6 +22,7 @@ from penstock.errors import ExecutionError, InputDataError, PenstockError, Pipel
 from penstock.pipelines.context import ExecutorContext
 
 _DEFAULT_PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "tfrecord": "*"}
+_READ_TASK_BYTES = 32 << 20  # input bytes per Beam read task on multi-process and distributed runners
 
 
 def run_csv(ctx: ExecutorContext) -> None:
@@ -290,8 +291,8 @@ def _write(
     if uses_local_engine(ctx.beam_pipeline_args):
         from penstock.components.example_gen import conversion, local_engine
 
-        batches = ((input_split, batch) for input_split, path in files
-                   for batch in conversion.iter_batches(source, path, csv_options))
+        batches = ((task.input_split, batch) for task in conversion.plan_reads(source, files, None)
+                   for batch in conversion.iter_batches(source, task, csv_options))
         counts = local_engine.write_examples(
             batches, conversion.SplitExamples(source, split, kinds), {name: output.split_uri(name) for name in split_names}
         )
@@ -313,15 +314,19 @@ def _write_with_beam(
     from apache_beam.metrics.metric import MetricsFilter
 
     from penstock.components._beam import make_pipeline, runs_in_one_process
-    from penstock.components.example_gen import beam_fns
+    from penstock.components.example_gen import beam_fns, conversion
     from penstock.components.example_gen.tfrecord_sink import WriteTFRecordBatches
 
     pipeline = make_pipeline(ctx.beam_pipeline_args)
-    batches = pipeline | "Files" >> beam.Create(files) | "ReadBatches" >> beam.ParDo(beam_fns.ReadBatches(source, csv_options))
+    tasks = pipeline | "ReadTasks" >> beam.Create(
+        conversion.plan_reads(source, files, None if runs_in_one_process(ctx.beam_pipeline_args) else _READ_TASK_BYTES)
+    )
     if not runs_in_one_process(ctx.beam_pipeline_args):
-        # Spread batches over workers so that one big file is converted in parallel. In one
-        # process this would only hold every batch in memory at once.
-        batches = batches | "Spread" >> beam.Reshuffle()
+        # Spread the (small) read tasks over workers, so one big file is converted in parallel;
+        # each worker then reads, converts and writes its part without another shuffle, so no
+        # process ever holds more than a few batches of the data.
+        tasks = tasks | "Spread" >> beam.Reshuffle()
+    batches = tasks | "ReadBatches" >> beam.ParDo(beam_fns.ReadBatches(source, csv_options))
     tagged = batches | "ToExamples" >> beam.ParDo(beam_fns.ToSplitExamples(source, split, kinds)).with_outputs(
         *split_names
     )
