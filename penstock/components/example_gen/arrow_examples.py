@@ -63,6 +63,8 @@ def row_hashes(batch: pa.RecordBatch, drop: tuple[str, ...] = ()) -> np.ndarray:
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
+    from penstock.components.example_gen._arrow_buffers import value_offsets
+
     texts = []
     for name in sorted(n for n in batch.schema.names if n not in drop):
         column = batch.column(batch.schema.get_field_index(name))
@@ -74,8 +76,7 @@ def row_hashes(batch: pa.RecordBatch, drop: tuple[str, ...] = ()) -> np.ndarray:
     if not texts:
         return np.full(batch.num_rows, zlib.crc32(b""), np.uint32)
     joined = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace", null_replacement="\x00")
-    width = np.int64 if pat.is_large_string(joined.type) else np.int32
-    offsets = np.frombuffer(joined.buffers()[1], width)[joined.offset : joined.offset + len(joined) + 1].tolist()
+    offsets = value_offsets(joined).tolist()
     data = memoryview(joined.buffers()[2])  # CRC over slices of the buffer: no bytes object per row
     crc32 = zlib.crc32
     return np.fromiter((crc32(data[a:b]) for a, b in itertools.pairwise(offsets)), np.uint32, len(joined))

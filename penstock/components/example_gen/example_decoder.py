@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from penstock.components.example_gen._arrow_buffers import binary_array
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -227,9 +229,7 @@ def _bytes_values(reader: _Reader, start: np.ndarray, end: np.ndarray) -> tuple[
     offsets = np.zeros(len(length) + 1, np.int64)
     np.cumsum(length, out=offsets[1:])
     data = reader.bytes[_range_indices(first, length)]
-    return counts, pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(length), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
+    return counts, binary_array(offsets, data)
 
 
 def _range_indices(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

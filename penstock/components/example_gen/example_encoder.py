@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from penstock.components.example_gen._arrow_buffers import binary_array, value_offsets
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -148,7 +150,7 @@ def _packed_values(
             varints = _Fields(len(elements))
             varints.varint(np.asarray(raw, dtype=np.int64).view(np.uint64))
             packed = varints.array()
-            element_ends, data, kind = _offsets(packed), packed.buffers()[2], _INT64
+            element_ends, data, kind = value_offsets(packed), packed.buffers()[2], _INT64
         else:
             data = pa.py_buffer(np.ascontiguousarray(raw, dtype="<f4"))
             element_ends, kind = 4 * np.arange(len(elements) + 1, dtype=np.int64), _FLOAT
@@ -157,19 +159,11 @@ def _packed_values(
         value_headers = _Fields(len(values))
         value_headers.varint(pc.binary_length(values).to_numpy(zero_copy_only=False).astype(np.int64), tag=_LEN_FIELD_1)
         framed = pc.binary_join_element_wise(value_headers.array(), values, _bytes_scalar(b""))
-        element_ends, data, kind = _offsets(framed), framed.buffers()[2], _BYTES
+        element_ends, data, kind = value_offsets(framed), framed.buffers()[2], _BYTES
     else:
         raise UnsupportedColumn(f"column {name!r} has type {t}; expected int64, float32 or bytes")
     row_offsets = element_ends[offsets]
-    return kind, _binary_array(row_offsets, data), np.diff(row_offsets)
-
-
-def _offsets(array: pa.Array) -> np.ndarray:
-    """A (large) binary array's value offsets (pyarrow 10 has no ``.offsets`` for binary arrays)."""
-    import numpy as np
-
-    raw = np.frombuffer(array.buffers()[1], dtype=np.int64)
-    return raw[array.offset : array.offset + len(array) + 1]
+    return kind, binary_array(row_offsets, data), np.diff(row_offsets)
 
 
 def _validity(column: pa.Array) -> np.ndarray:
@@ -258,7 +252,6 @@ class _Fields:
 
     def array(self) -> pa.LargeBinaryArray:
         import numpy as np
-        import pyarrow as pa
 
         total_width = sum(width for width, _, _ in self._blocks)
         table = np.empty((self.rows, total_width), np.uint8)
@@ -278,15 +271,7 @@ class _Fields:
         offsets = np.zeros(self.rows + 1, np.int64)
         np.cumsum(sizes, out=offsets[1:])
         kept = table.reshape(-1) if keep is None else table[keep]
-        return _binary_array(offsets, pa.py_buffer(kept))
-
-
-def _binary_array(offsets: np.ndarray, data: pa.Buffer) -> pa.LargeBinaryArray:
-    import numpy as np
-    import pyarrow as pa
-
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), data])
+        return binary_array(offsets, kept)
 
 
 def _bytes_scalar(value: bytes) -> pa.Scalar:

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from penstock.components.example_gen._arrow_buffers import binary_array, value_offsets
 from penstock.errors import InputDataError
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def frame_records(records: Records, crc32c: Callable[[bytes], int]) -> bytes | m
     n = len(array)
     if n == 0:
         return b""
-    raw_offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    raw_offsets = value_offsets(array)
     lengths = np.diff(raw_offsets)
     base = int(raw_offsets[0])
     data = memoryview(array.buffers()[2])[base : int(raw_offsets[-1])].tobytes()  # the CRC function takes bytes
@@ -95,7 +96,7 @@ def frame_records(records: Records, crc32c: Callable[[bytes], int]) -> bytes | m
     framed = pc.binary_join_element_wise(
         _fixed_width(header), array.cast(pa.large_binary()), _fixed_width(trailer), pa.scalar(b"", pa.large_binary())
     )
-    start, stop = np.frombuffer(framed.buffers()[1], dtype=np.int64)[[0, n]]
+    start, stop = value_offsets(framed)[[0, n]]
     return memoryview(framed.buffers()[2])[int(start) : int(stop)]  # no copy: compressors take buffers
 
 
@@ -117,13 +118,9 @@ def _masked_array(crcs: np.ndarray) -> np.ndarray:
 
 def _fixed_width(table: np.ndarray) -> pa.LargeBinaryArray:
     import numpy as np
-    import pyarrow as pa
 
     n, width = table.shape
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
-    return pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(table))]
-    )
+    return binary_array(np.arange(0, (n + 1) * width, width), table)
 
 
 class GzipTFRecordWriter:
