@@ -14,7 +14,7 @@ from typing import Any
 
 import apache_beam as beam
 
-BLOCK_BYTES = 1 << 20  # compressed bytes per batch: ~9 MB of records, decoded while in cache
+BLOCK_BYTES = 1 << 20  # compressed bytes per batch (both engines): ~9 MB of records, decoded while in cache
 
 
 def decode_block(spans: Any, sample_rate: float | None = None, seed: int = 0) -> Any:

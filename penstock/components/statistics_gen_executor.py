@@ -21,7 +21,6 @@ from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
 
 STATS_FILE = "FeatureStats.pb"
-_BLOCK_BYTES = 1 << 20  # compressed bytes per step (as statistics_gen_beam_fns.BLOCK_BYTES)
 
 
 def selected_splits(ctx: ExecutorContext, split_names: list[str], what: str) -> list[str]:
@@ -54,12 +53,12 @@ def run(ctx: ExecutorContext) -> None:
     # record batches, which for a small split means all or nothing.
 
     output = ctx.output("statistics")
-    sources = {}
+    sources: dict[str, list[str]] = {}  # split -> its files
     for split in splits:
         source_dir = examples.split_uri(split)
         if not os.path.isdir(source_dir) or not os.listdir(source_dir):
             raise InputDataError(f"{ctx.component_id}: split {split!r} of {examples.uri} holds no files ({source_dir})")
-        sources[split] = source_dir
+        sources[split] = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
         os.makedirs(output.split_uri(split), exist_ok=True)
     if uses_local_engine(ctx.beam_pipeline_args):
         _statistics_in_process(sources, options, output, sample_rate)
@@ -77,9 +76,10 @@ def run(ctx: ExecutorContext) -> None:
     output.custom_properties["num_examples"] = json.dumps(counts)
 
 
-def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifact, sample_rate: float | None) -> None:
+def _statistics_in_process(sources: dict[str, list[str]], options: Any, output: Artifact, sample_rate: float | None) -> None:
     from tensorflow_data_validation.statistics import stats_impl
 
+    from penstock.components import statistics_gen_beam_fns
     from penstock.components._parallel import ordered_map
     from penstock.components.example_gen.tfrecords import RecordSpans, iter_record_spans
     from penstock.components.statistics_gen_beam_fns import block_seed, decode_block
@@ -91,24 +91,24 @@ def _statistics_in_process(sources: dict[str, str], options: Any, output: Artifa
         batch = decode_block(spans, sample_rate, block_seed(path, block))
         return stats_impl.generate_partial_statistics_in_memory(batch, options, generators)
 
-    for split, source_dir in sources.items():
-        files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
+    block_bytes = statistics_gen_beam_fns.BLOCK_BYTES
+    for split, files in sources.items():
         chunks = ((path, block, spans) for path in files
-                  for block, spans in enumerate(iter_record_spans(path, _BLOCK_BYTES)))
+                  for block, spans in enumerate(iter_record_spans(path, block_bytes)))
         merged: list[Any] | None = None
         for partial in ordered_map(summarise, chunks, threads=2, window=3):
             merged = partial if merged is None else [
                 generator.merge_accumulators([total, part]) for generator, total, part in zip(generators, merged, partial)
             ]
         if merged is None:
-            raise InputDataError(f"split {split!r} ({source_dir}) holds no examples")
+            raise InputDataError(f"split {split!r} ({os.path.dirname(files[0])}) holds no examples")
         stats = stats_impl.extract_statistics_output(merged, generators)
         with open(os.path.join(output.split_uri(split), STATS_FILE), "wb") as f:
             f.write(stats.SerializeToString())
 
 
 def _statistics_with_beam(
-    ctx: ExecutorContext, sources: dict[str, str], options: object, output: Artifact, sample_rate: float | None
+    ctx: ExecutorContext, sources: dict[str, list[str]], options: object, output: Artifact, sample_rate: float | None
 ) -> None:
     import apache_beam as beam
     import tensorflow_data_validation as tfdv
@@ -116,9 +116,8 @@ def _statistics_with_beam(
     from penstock.components.statistics_gen_beam_fns import DecodeExamplesFile
 
     pipeline = make_pipeline(ctx.beam_pipeline_args)
-    for split, source_dir in sources.items():
+    for split, files in sources.items():
         target_dir = output.split_uri(split)
-        files = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
         _ = (
             pipeline
             | f"Files[{split}]" >> beam.Create(files)

@@ -73,11 +73,11 @@ def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
     """No runner chosen: statistics are computed in process, block by block (here blocks of 2 KB,
     so partial results are merged), with penstock's column-wise decoder or, for records it
     leaves alone, tfx-bsl's; they must be those the Beam pipeline computes."""
-    from penstock.components import statistics_gen_executor
+    from penstock.components import statistics_gen_beam_fns
     from penstock.components.example_gen import example_decoder
 
     examples = penguin_stats("penguins_raw.csv")["examples"]
-    monkeypatch.setattr(statistics_gen_executor, "_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(statistics_gen_beam_fns, "BLOCK_BYTES", 2048)
     decoded = []
     real_decode = example_decoder.decode
 
