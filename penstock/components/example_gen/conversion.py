@@ -95,8 +95,10 @@ class SplitExamples:
         import numpy as np
         import pyarrow as pa
 
-        records, keys, split_values = self._encode(batch)
-        if input_split:  # pre-split input folders: the folder names the split
+        # Pre-split input folders name the split, or a split column does; else rows are hashed.
+        hashed = not input_split and not self._split.column
+        records, keys, split_values = self._encode(batch, hashed)
+        if input_split:
             return {input_split: records} if len(records) else {}
         if self._split.column:
             names = np.asarray(split_values, dtype=object)
@@ -104,7 +106,8 @@ class SplitExamples:
         if isinstance(keys, np.ndarray):
             indices = self._split.bucket_of_hashes(keys)
         else:
-            indices = self._split.bucket_of(keys if keys is not None else records.to_pylist())
+            assert keys is not None
+            indices = self._split.bucket_of(keys)
         per_split = {}
         for i, name in enumerate(self._split.names):
             chosen = indices == i
@@ -112,14 +115,18 @@ class SplitExamples:
                 per_split[name] = records.filter(pa.array(chosen))
         return per_split
 
-    def _encode(self, batch: Any) -> tuple[pa.LargeBinaryArray, list[bytes] | np.ndarray | None, list[str]]:
+    def _encode(self, batch: Any, hashed: bool) -> tuple[pa.LargeBinaryArray, list[bytes] | np.ndarray | None, list[str]]:
+        """(records, what identifies each row for hashing if ``hashed``: bytes or their CRC-32s,
+        the split column's values if there is one)."""
         split = self._split
         drop = (split.column,) if split.column else ()
         split_values: list[str] = []
         keys: list[bytes] | np.ndarray | None = None
         if self._source == "tfrecord":
             records = as_record_array(batch)
-            if split.key or split.column:
+            if hashed and not split.key:
+                keys = list(batch)  # the serialized records themselves
+            elif split.key or split.column:
                 import tensorflow as tf
 
                 wanted = split.key or split.column
@@ -146,11 +153,11 @@ class SplitExamples:
                 names,
             )
         records = arrow_examples.encode_examples(typed)
-        if split.key:
+        if hashed and split.key:
             keys = key_bytes(typed.column(typed.schema.get_field_index(split.key)).to_pylist())
-        else:
-            # Serialized tf.Examples are not canonical (feature map order varies between
-            # processes), so rows are hashed by their values instead.
+        elif hashed:
+            # By the values as text, not the serialized records: the assignment then depends
+            # neither on column order nor on how the encoder writes values.
             keys = arrow_examples.row_hashes(batch, drop)
         return records, keys, split_values
 
