@@ -224,7 +224,7 @@ def _convert_csv_in_one_pass(
         for directory in split_dirs.values():
             shutil.rmtree(directory, ignore_errors=True)
         return None
-    return check, {name: counts.get(name, 0) for name in split_names}
+    return check, counts
 
 
 def _first_null(column: Any) -> int:
@@ -286,17 +286,15 @@ def _write(
     split_names: list[str],
     output: Any,
 ) -> dict[str, int]:
-
     csv_options = _csv_options(ctx.parameters) if source == "csv" else None
     if uses_local_engine(ctx.beam_pipeline_args):
         from penstock.components.example_gen import conversion, local_engine
 
         batches = ((task.input_split, batch) for task in conversion.plan_reads(source, files, None)
                    for batch in conversion.iter_batches(source, task, csv_options))
-        counts = local_engine.write_examples(
+        return local_engine.write_examples(
             batches, conversion.SplitExamples(source, split, kinds), {name: output.split_uri(name) for name in split_names}
         )
-        return {name: counts.get(name, 0) for name in split_names}
     return _write_with_beam(ctx, source, files, split, kinds, split_names, output, csv_options)
 
 

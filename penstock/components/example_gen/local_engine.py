@@ -63,7 +63,7 @@ def write_examples(
     split_dirs: dict[str, str],
 ) -> dict[str, int]:
     """Converts (input split, batch) pairs with ``convert`` and writes each split's records to
-    ``<split dir>/FILE_NAME``; returns the record count per split."""
+    ``<split dir>/FILE_NAME``; returns the record count of every split (0 for one that got none)."""
     writers: dict[str, _SplitWriter] = {}
     try:
         for name, directory in split_dirs.items():
