@@ -7,9 +7,9 @@ this process samples the memory (RSS) of the child and all its descendants (Beam
 
 Measured per size: a plain pyarrow CSV read of the same file (the physical ceiling; wall time
 with pyarrow's threads and CPU seconds), and ExampleGen + StatisticsGen wall time, CPU seconds
-(all threads), rows/s and peak summed memory in three modes: the default (no runner chosen:
-penstock's in-process engine), Beam's DirectRunner in-memory (``--runner=DirectRunner``) and
-its multi-processing mode. "Per core" ratios compare CPU seconds, so using more cores does not
+(all threads), rows/s and peak summed memory in four modes: the default (no runner chosen:
+penstock's in-process engine), Beam's DirectRunner in-memory (``--runner=DirectRunner``), its
+multi-processing mode, and penstock's DaskRunner on a two-worker dask.distributed LocalCluster. "Per core" ratios compare CPU seconds, so using more cores does not
 flatter them. Prints figures and ratios; writes bench/results/data_scale.json.
 
     .venv/bin/python bench/data_scale.py                 # 1M and 4M rows
@@ -38,6 +38,8 @@ MODES = {
     "in_memory": [],
     "beam_in_memory": ["--runner=DirectRunner"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    # penstock's Dask runner on a 2-worker LocalCluster, started by each component (included).
+    "dask": ["--runner=DaskRunner", "--dask_local_workers=2"],
 }
 
 
@@ -163,7 +165,7 @@ def measure(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def bench_size(rows: int) -> dict[str, Any]:
+def bench_size(rows: int, modes: list[str]) -> dict[str, Any]:
     path = generate(rows)
     size_mb = path.stat().st_size / 2**20
     print(f"\n== {rows:,} rows ({size_mb:.0f} MB): {path}", flush=True)
@@ -173,7 +175,7 @@ def bench_size(rows: int) -> dict[str, Any]:
     entry["pyarrow_read"] = ceiling
     print(f"  pyarrow read_csv:           {ceiling['seconds']:7.2f} s ({ceiling['cpu_seconds']:.2f} CPU s)  "
           f"{ceiling['rows_per_s']:>10,} rows/s  peak {ceiling['peak_memory_mb']:,.0f} MB", flush=True)
-    for mode in MODES:
+    for mode in modes:
         r = measure(["--child", mode, str(path)])
         assert r["rows"] == rows, f"{mode}: ExampleGen wrote {r['rows']} rows, expected {rows}"
         total = r["example_gen_s"] + r["statistics_gen_s"]
@@ -186,6 +188,8 @@ def bench_size(rows: int) -> dict[str, Any]:
         entry[mode] = r
         print(f"  {mode:<17} ExampleGen {r['example_gen_s']:6.1f} s, StatisticsGen {r['statistics_gen_s']:6.1f} s, "
               f"total {total:6.1f} s  {r['rows_per_s']:>8,} rows/s  peak {r['peak_memory_mb']:,.0f} MB", flush=True)
+    if set(modes) != set(MODES):
+        return entry
     entry["ratios"] = {
         "example_gen_vs_pyarrow_read": round(entry["in_memory"]["example_gen_s"] / ceiling["seconds"], 1),
         "example_gen_vs_pyarrow_read_per_core": round(entry["in_memory"]["example_gen_cpu_s"] / ceiling["cpu_seconds"], 1),
@@ -198,6 +202,7 @@ def bench_size(rows: int) -> dict[str, Any]:
         "multi_processing_vs_in_memory_memory": round(
             entry["multi_processing"]["peak_memory_mb"] / entry["in_memory"]["peak_memory_mb"], 2
         ),
+        "dask_vs_in_memory_time": round(entry["dask"]["total_s"] / entry["in_memory"]["total_s"], 2),
     }
     print("  ratios: " + ", ".join(f"{k} {v}x" for k, v in entry["ratios"].items()), flush=True)
     return entry
@@ -206,6 +211,7 @@ def bench_size(rows: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    parser.add_argument("--only", choices=list(MODES), nargs="+", help="measure only these modes (no ratios, nothing written)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -215,10 +221,12 @@ def main() -> None:
         return
     measured = {}
     for rows in args.rows:
-        entry = bench_size(rows)
+        entry = bench_size(rows, args.only or list(MODES))
         entry["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         entry["load_average_1m_after"] = round(os.getloadavg()[0], 2)
         measured[rows] = entry
+    if args.only:
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     # Keep the figures of sizes not re-measured in this run (a quick run does not erase the 4M one).
     previous = json.loads(RESULTS.read_text()).get("sizes", []) if RESULTS.exists() else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import pathlib
 from typing import Any
@@ -62,6 +64,61 @@ def as_dict(artifact: Artifact, key: str) -> Any:
     import json
 
     return json.loads(artifact.custom_properties[key])
+
+
+def read_examples(examples: Artifact, split: str) -> list[dict[str, Any]]:
+    """Every tf.Example of a split as {feature: list of values} (missing features left out)."""
+    import tensorflow as tf
+
+    files = sorted(glob.glob(os.path.join(examples.split_uri(split), "*.gz")))
+    assert files, f"no .gz files in {examples.split_uri(split)}"
+    out = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        example = tf.train.Example.FromString(record)
+        row = {}
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            if kind:
+                values = list(getattr(feature, kind).value)
+                if values:
+                    row[name] = values
+        out.append(row)
+    return out
+
+
+def canonical(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+
+
+def load_statistics(statistics: Artifact, split: str) -> Any:
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.load_stats_binary(os.path.join(statistics.split_uri(split), "FeatureStats.pb"))
+
+
+def features_of(stats: Any) -> dict[str, Any]:
+    return {f.path.step[0]: f for f in stats.datasets[0].features}
+
+
+def assert_same_statistics(actual: Artifact, expected: Artifact, splits: tuple[str, ...] = ("train", "eval")) -> None:
+    """The statistics two engines computed agree: counts, moments, ranges, uniques, missing."""
+    import pytest
+
+    for split in splits:
+        got, want = load_statistics(actual, split), load_statistics(expected, split)
+        assert got.datasets[0].num_examples == want.datasets[0].num_examples, split
+        got_features, want_features = features_of(got), features_of(want)
+        assert set(got_features) == set(want_features), split
+        for name, feature in want_features.items():
+            mine = got_features[name]
+            if feature.HasField("num_stats"):
+                assert mine.num_stats.mean == pytest.approx(feature.num_stats.mean), name
+                assert mine.num_stats.std_dev == pytest.approx(feature.num_stats.std_dev), name
+                assert (mine.num_stats.min, mine.num_stats.max) == (feature.num_stats.min, feature.num_stats.max), name
+                assert mine.num_stats.common_stats.num_missing == feature.num_stats.common_stats.num_missing, name
+            else:
+                assert mine.string_stats.unique == feature.string_stats.unique, name
+                assert mine.string_stats.common_stats.num_missing == feature.string_stats.common_stats.num_missing, name
 
 
 _memo: dict[str, Any] = {}

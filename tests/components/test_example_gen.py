@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import glob
 import itertools
-import json
 import os
 import pathlib
 import shutil
@@ -14,31 +13,15 @@ import pytest
 
 from penstock.components.example_gen import CsvExampleGen, ImportExampleGen, ParquetExampleGen
 from penstock.errors import InputDataError, PipelineDefinitionError
-from tests.components._data_fixtures import PENGUIN_DATA, TAXI_DATA, as_dict, run_component, write
-
-
-def read_examples(examples, split: str) -> list[dict]:
-    """Every tf.Example of a split as {feature: list of values} (missing features left out)."""
-    import tensorflow as tf
-
-    files = sorted(glob.glob(os.path.join(examples.split_uri(split), "*.gz")))
-    assert files, f"no .gz files in {examples.split_uri(split)}"
-    out = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        example = tf.train.Example.FromString(record)
-        row = {}
-        for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            if kind:
-                values = list(getattr(feature, kind).value)
-                if values:
-                    row[name] = values
-        out.append(row)
-    return out
-
-
-def canonical(rows: list[dict]) -> list[str]:
-    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+from tests.components._data_fixtures import (
+    PENGUIN_DATA,
+    TAXI_DATA,
+    as_dict,
+    canonical,
+    read_examples,
+    run_component,
+    write,
+)
 
 
 @pytest.fixture(scope="module")

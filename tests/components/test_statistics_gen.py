@@ -10,19 +10,17 @@ from penstock.components.statistics_gen import StatisticsGen
 from penstock.errors import PipelineDefinitionError
 from penstock.pipelines.channel import Channel
 from penstock.pipelines.standard_artifacts import Examples
-from tests.components._data_fixtures import as_dict, penguin_schema, penguin_stats, run_component
+from tests.components._data_fixtures import (
+    as_dict,
+    assert_same_statistics,
+    features_of,
+    load_statistics,
+    penguin_schema,
+    penguin_stats,
+    run_component,
+)
 
 PENGUIN_FEATURES = {"species", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"}
-
-
-def load(statistics, split: str):
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.load_stats_binary(os.path.join(statistics.split_uri(split), "FeatureStats.pb"))
-
-
-def features_of(stats) -> dict:
-    return {f.path.step[0]: f for f in stats.datasets[0].features}
 
 
 def test_statistics_for_every_split_and_feature():
@@ -32,7 +30,7 @@ def test_statistics_for_every_split_and_feature():
     counts = as_dict(examples, "row_counts")
     assert as_dict(statistics, "num_examples") == counts
     for split in ("train", "eval"):
-        stats = load(statistics, split)
+        stats = load_statistics(statistics, split)
         assert stats.datasets[0].num_examples == counts[split]
         features = features_of(stats)
         assert set(features) == PENGUIN_FEATURES
@@ -41,7 +39,7 @@ def test_statistics_for_every_split_and_feature():
 
 
 def test_missing_values_are_counted():
-    stats = load(penguin_stats("penguins_raw.csv")["statistics"], "train")
+    stats = load_statistics(penguin_stats("penguins_raw.csv")["statistics"], "train")
     sex = features_of(stats)["sex"].string_stats.common_stats
     assert sex.num_missing > 0  # "NA" cells became missing features
     assert features_of(stats)["species"].string_stats.unique == 3
@@ -57,7 +55,7 @@ def test_schema_aware_statistics_and_excluded_splits(tmp_path):
     statistics = run_component(gen, tmp_path, inputs={"examples": [examples], "schema": [schema]})["statistics"]
     assert statistics.split_names == ["train"]
     assert not os.path.exists(statistics.split_uri("eval"))
-    species = features_of(load(statistics, "train"))["species"]
+    species = features_of(load_statistics(statistics, "train"))["species"]
     assert species.type == statistics_pb2.FeatureNameStatistics.INT
 
 
@@ -92,19 +90,7 @@ def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
     assert len(decoded) > 2 and all(decoded) == (decoder == "column-wise")
     with_beam = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "beam",
                               inputs={"examples": [examples]}, beam_pipeline_args=["--runner=DirectRunner"])["statistics"]
-    for split in ("train", "eval"):
-        fast, beam = features_of(load(in_process, split)), features_of(load(with_beam, split))
-        assert load(in_process, split).datasets[0].num_examples == load(with_beam, split).datasets[0].num_examples
-        assert set(fast) == set(beam)
-        for name, feature in beam.items():
-            if feature.HasField("num_stats"):
-                assert fast[name].num_stats.mean == pytest.approx(feature.num_stats.mean)
-                assert fast[name].num_stats.std_dev == pytest.approx(feature.num_stats.std_dev)
-                assert (fast[name].num_stats.min, fast[name].num_stats.max) == (feature.num_stats.min, feature.num_stats.max)
-                assert fast[name].num_stats.common_stats.num_missing == feature.num_stats.common_stats.num_missing
-            else:
-                assert fast[name].string_stats.unique == feature.string_stats.unique
-                assert fast[name].string_stats.common_stats.num_missing == feature.string_stats.common_stats.num_missing
+    assert_same_statistics(in_process, with_beam)
 
 
 def test_multi_processing_workers_decode_and_agree(tmp_path):
@@ -116,8 +102,8 @@ def test_multi_processing_workers_decode_and_agree(tmp_path):
     workers = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "mp", inputs={"examples": [examples]},
                             beam_pipeline_args=["--direct_running_mode=multi_processing", "--direct_num_workers=2"])["statistics"]
     for split in ("train", "eval"):
-        fast, mp = features_of(load(in_process, split)), features_of(load(workers, split))
-        assert load(workers, split).datasets[0].num_examples == load(in_process, split).datasets[0].num_examples
+        fast, mp = features_of(load_statistics(in_process, split)), features_of(load_statistics(workers, split))
+        assert load_statistics(workers, split).datasets[0].num_examples == load_statistics(in_process, split).datasets[0].num_examples
         assert mp["body_mass_g"].num_stats.mean == pytest.approx(fast["body_mass_g"].num_stats.mean)
         assert mp["sex"].string_stats.common_stats.num_missing == fast["sex"].string_stats.common_stats.num_missing
 
@@ -132,8 +118,8 @@ def test_sample_rate_samples_records_reproducibly_on_any_engine(tmp_path):
 
     local, beam = sampled("local", 0.3), sampled("beam", 0.3, ["--runner=DirectRunner"])
     for split in ("train", "eval"):
-        n = load(local, split).datasets[0].num_examples
+        n = load_statistics(local, split).datasets[0].num_examples
         assert 0.1 * counts[split] < n < 0.6 * counts[split]  # records are sampled, not whole batches
-        assert load(beam, split).datasets[0].num_examples == n  # the same sample on Beam
+        assert load_statistics(beam, split).datasets[0].num_examples == n  # the same sample on Beam
     with pytest.raises(PipelineDefinitionError, match=r"sample_rate must be in \(0, 1\], got 1.5"):
         sampled("bad", 1.5)
