@@ -154,19 +154,24 @@ def render_data_scale(d: dict[str, Any]) -> str:
     for size in d.get("sizes") or []:
         mem, ceiling = size.get("in_memory") or {}, size.get("pyarrow_read") or {}
         beam, mp = size.get("beam_in_memory") or {}, size.get("multi_processing") or {}
+        dask = size.get("dask") or {}
         ratios = size.get("ratios") or {}
         rows.append([f"{size.get('rows', 0):,}", num(size.get("file_mb"), "MB"),
                      num(mem.get("example_gen_s"), "s"), num(mem.get("statistics_gen_s"), "s"),
                      num(mem.get("rows_per_s"), "", 0), num(mem.get("peak_memory_mb"), "MB"),
                      num(beam.get("total_s"), "s"), f"{num(mp.get('total_s'), 's')} / {num(mp.get('peak_memory_mb'), 'MB')}",
+                     f"{num(dask.get('total_s'), 's')} / {num(dask.get('peak_memory_mb'), 'MB')}",
                      f"{num(ceiling.get('seconds'), 's', 2)} ({num(ceiling.get('cpu_seconds'), 'CPU s', 2)})",
                      f"{num(ratios.get('example_gen_vs_pyarrow_read_per_core'), '×')} / "
                      f"{num(ratios.get('total_vs_pyarrow_read_per_core'), '×')}"])
     header = ["rows", "CSV", "ExampleGen", "StatisticsGen", "rows/s (both)", "peak memory",
-              "Beam in-memory total", "Beam multi-processing total / memory", "pyarrow read (ceiling)",
+              "Beam in-memory total", "Beam multi-processing total / memory", "DaskRunner total / memory",
+              "pyarrow read (ceiling)",
               "CPU vs pyarrow: ExampleGen / both"]
     intro = ("CsvExampleGen + StatisticsGen on taxi-shaped CSVs with the default runner (penstock's in-process "
-             "engine), against Beam's DirectRunner in-memory and multi-processing, and a plain pyarrow read.")
+             "engine), against Beam's DirectRunner in-memory and multi-processing, penstock's DaskRunner on a "
+             "two-worker LocalCluster (its start and the workers' TensorFlow imports included, ~10 s per "
+             "component), and a plain pyarrow read.")
     per_core = [get(size, "ratios.total_vs_pyarrow_read_per_core") for size in d.get("sizes") or []]
     per_core = [r for r in per_core if r is not None]
     target = ("Targets: peak memory flat as the data grows (met: nothing holds more than a bounded window "

@@ -258,7 +258,8 @@ def _accumulate(elements: Iterable[tuple[Any, Any]], combine_fn: Any) -> list[tu
         entry = accumulators.get(encoded)
         accumulator = combine_fn.create_accumulator() if entry is None else entry[1]
         accumulators[encoded] = (key, combine_fn.add_input(accumulator, value))
-    result = [(key, combine_fn.compact(acc)) for key, acc in accumulators.values()]
+    # No compact(): it would only shrink partials, and TFDV's finalises sketches in place.
+    result = list(accumulators.values())
     combine_fn.teardown()
     return result
 
@@ -266,7 +267,10 @@ def _accumulate(elements: Iterable[tuple[Any, Any]], combine_fn: Any) -> list[tu
 def _merge(group: tuple[Any, list[Any]], combine_fn: Any) -> tuple[Any, Any]:
     combine_fn.setup()
     key, accumulators = group
-    output = combine_fn.extract_output(combine_fn.merge_accumulators(accumulators))
+    # merge_accumulators may modify its first accumulator (TFDV's finalise their sketches, which
+    # then refuse to be pickled), and a partial may still be sent to another worker afterwards:
+    # so the first one is always fresh.
+    output = combine_fn.extract_output(combine_fn.merge_accumulators([combine_fn.create_accumulator(), *accumulators]))
     combine_fn.teardown()
     return key, output
 
@@ -388,8 +392,8 @@ class DaskRunner(PipelineRunner):
 
         dask_options = options.view_as(DaskRunnerOptions)
         distributed_log = logging.getLogger("distributed")
-        if distributed_log.level == logging.NOTSET:  # its INFO lines would drown a run's output
-            distributed_log.setLevel(logging.WARNING)
+        log_level = distributed_log.level
+        distributed_log.setLevel(max(log_level, logging.WARNING))  # its INFO lines would drown a run's output
         client_options: dict[str, Any] = {"name": dask_options.dask_client_name, "set_as_default": False}
         if dask_options.dask_timeout is not None:
             client_options["timeout"] = dask_options.dask_timeout
@@ -424,4 +428,5 @@ class DaskRunner(PipelineRunner):
             client.close()
             if cluster is not None:
                 cluster.close()
+            distributed_log.setLevel(log_level)
         return _DoneResult()

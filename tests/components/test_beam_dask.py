@@ -168,3 +168,36 @@ def test_without_an_address_a_local_cluster_is_started_and_closed(tmp_path):
     result = _run_semantics_pipeline(["--runner=DaskRunner", "--dask_local_workers=1"], tmp_path)
     assert result["total"] == ["4950"]
     assert threading.active_count() <= before + 2  # the cluster's threads are gone
+
+
+class _MergeIntoFirst(beam.CombineFn):
+    """Merges into its first accumulator, as Beam allows (TFDV's combiners do, finalising
+    sketches that can no longer be pickled)."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, value):
+        accumulator.append(value)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        first, *rest = accumulators
+        for other in rest:
+            first.extend(other)
+        return first
+
+    def extract_output(self, accumulator):
+        return sorted(accumulator)
+
+
+def test_merging_never_modifies_a_partial_result():
+    """A partial accumulator may still have to be sent to another worker after a merge ran on
+    this one: the merge must start from a fresh accumulator."""
+    from penstock.components._beam_dask import _accumulate, _merge
+
+    fn = _MergeIntoFirst()
+    (key, first), = _accumulate([("k", 3), ("k", 1)], fn)
+    (_, second), = _accumulate([("k", 2)], fn)
+    assert _merge((key, [first, second]), fn) == ("k", [1, 2, 3])
+    assert first == [3, 1] and second == [2]
