@@ -11,7 +11,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.transforms.window import GlobalWindows
 
-from penstock.components.example_gen import CsvExampleGen
+from penstock.components.example_gen import CsvExampleGen, ParquetExampleGen
 from penstock.components.statistics_gen import StatisticsGen
 from penstock.errors import InputDataError, PipelineDefinitionError
 from penstock.pipelines.channel import Channel
@@ -141,6 +141,25 @@ def test_example_gen_and_statistics_gen_match_the_default_engine(tmp_path, clust
     stats_local = run_component(StatisticsGen(examples=Channel(Examples)), tmp_path / "stats-local",
                                 inputs={"examples": [local]})["statistics"]
     assert_same_statistics(stats_dask, stats_local)
+
+
+def test_parquet_row_group_tasks_on_dask(tmp_path, cluster_args, monkeypatch):
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from penstock.components.example_gen import conversion, executor
+
+    monkeypatch.setattr(executor, "_READ_TASK_BYTES", 64 << 10)
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(pcsv.read_csv(TAXI_DATA / "taxi.csv"), tmp_path / "in" / "taxi.parquet", row_group_size=2000)
+    assert len(conversion.plan_reads("parquet", [("", str(tmp_path / "in" / "taxi.parquet"))], 64 << 10)) > 2
+    on_dask = run_component(ParquetExampleGen(input_base=str(tmp_path / "in")), tmp_path / "dask",
+                            beam_pipeline_args=cluster_args)["examples"]
+    local = run_component(ParquetExampleGen(input_base=str(tmp_path / "in")), tmp_path / "local")["examples"]
+    assert as_dict(on_dask, "row_counts") == as_dict(local, "row_counts")
+    for split in ("train", "eval"):
+        assert canonical(read_examples(on_dask, split)) == canonical(read_examples(local, split))
 
 
 def test_bad_input_in_a_worker_is_a_clear_error(tmp_path, cluster_args):
