@@ -185,8 +185,19 @@ def load_module_file(path: str) -> ModuleType:
         except Exception as e:
             sys.modules.pop(name, None)
             raise UserCodeError(f"importing {path} failed: {describe_user_exception(e)}") from e
+        _pickle_by_value(module)
         _loaded_files[path] = (mtime, module)
         return module
+
+
+def _pickle_by_value(module: ModuleType) -> None:
+    """Workers of a distributed runner (Dask, a Beam worker pool) cannot import a module loaded
+    from a file under a synthetic name: cloudpickle must carry its functions by value."""
+    try:
+        import cloudpickle
+    except ImportError:  # no distributed runner installed: nothing will pickle user code
+        return
+    cloudpickle.register_pickle_by_value(module)
 
 
 def load_callable(ref: str, what: str = "function") -> Callable[..., Any]:

@@ -45,3 +45,25 @@ def test_loading_user_code_errors_name_file_and_line(tmp_path):
         module.boom()
     except KeyError as e:
         assert describe_user_exception(e) == f"{good}:2 in boom: KeyError: 'missing feature'"
+
+
+def test_functions_of_a_module_file_unpickle_where_the_file_is_unknown(tmp_path):
+    """A distributed runner's workers (Dask) cannot import a module loaded from a file under a
+    synthetic name: its functions must travel by value."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    user_dir = tmp_path / "user"
+    user_dir.mkdir()
+    (user_dir / "shipped_utils.py").write_text("SCALE = 3\n\ndef scale(x):\n    return x * SCALE\n")
+    fn = load_callable(str(user_dir / "shipped_utils.py") + ":scale")
+    payload = tmp_path / "fn.pkl"
+    payload.write_bytes(cloudpickle.dumps(fn))
+    out = subprocess.run(
+        [sys.executable, "-c", f"import pickle; print(pickle.load(open({str(payload)!r}, 'rb'))(14))"],
+        capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "42"
