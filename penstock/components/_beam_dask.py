@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.windowed_value import WindowedValue
 
-from penstock.errors import PipelineDefinitionError
+from penstock.errors import PenstockError, PipelineDefinitionError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -373,6 +374,48 @@ class _BagBuilder(PipelineVisitor):
         return [bag for bag, outputs in self.steps if not any(pcoll in self.consumed for pcoll in outputs)]
 
 
+class DaskWorkersLostError(PenstockError):
+    """The cluster's workers keep dying, so the run cannot finish."""
+
+
+# A worker that dies while loading a task (code it cannot import, a value it cannot unpickle)
+# takes the task's inputs with it, and dask waits for workers that are not coming back (or for
+# restarted ones that die the same way). On a cluster penstock started nothing scales it, so
+# workers missing this long, or dying this often, mean the run cannot finish.
+_MISSING_WORKERS_GRACE_S = 15.0
+_WORKER_DEATHS_PER_WORKER = 3
+
+
+def _wait(client: Any, futures: list[Any], watch_workers: bool) -> None:
+    """Waits for every sink, re-raising a worker's exception; on a cluster penstock started,
+    gives up when its workers die (see above) instead of waiting forever."""
+    initial = set(client.scheduler_info()["workers"])
+    seen = set(initial)
+    short_since: float | None = None
+    pending = futures
+    while pending:
+        for future in pending:
+            if future.status != "pending":
+                future.result()  # re-raises a worker's exception here
+        pending = [future for future in pending if future.status == "pending"]
+        if not pending:
+            return
+        time.sleep(0.25)
+        if not watch_workers:
+            continue
+        current = set(client.scheduler_info()["workers"])
+        seen |= current
+        lost = len(seen - current)
+        short_since = (short_since or time.monotonic()) if len(current) < len(initial) else None
+        missing_too_long = short_since is not None and time.monotonic() - short_since > _MISSING_WORKERS_GRACE_S
+        if missing_too_long or lost >= _WORKER_DEATHS_PER_WORKER * max(1, len(initial)):
+            client.cancel(pending)
+            raise DaskWorkersLostError(
+                f"{lost} of the run's Dask workers died (their errors are logged above): a worker dies when "
+                "it cannot load a task or a result, usually code it cannot import or a value it cannot unpickle"
+            )
+
+
 class _DoneResult(PipelineResult):
     def __init__(self) -> None:
         super().__init__(PipelineState.DONE)
@@ -422,8 +465,7 @@ class DaskRunner(PipelineRunner):
             builder = _BagBuilder(dask_options.dask_npartitions, sum(client.nthreads().values()))
             pipeline.visit(builder)
             sinks = [bag.map_partitions(_drain) for bag in builder.sinks()]
-            for future in client.compute(sinks):
-                future.result()  # re-raises a worker's exception here
+            _wait(client, client.compute(sinks), watch_workers=cluster is not None)
         finally:
             client.close()
             if cluster is not None:

@@ -220,3 +220,21 @@ def test_merging_never_modifies_a_partial_result():
     (_, second), = _accumulate([("k", 2)], fn)
     assert _merge((key, [first, second]), fn) == ("k", [1, 2, 3])
     assert first == [3, 1] and second == [2]
+
+
+def test_workers_that_keep_dying_end_the_run_with_a_clear_error(monkeypatch):
+    """A DoFn from a module only this process has: each worker dies loading the task and its
+    nanny restarts it; instead of waiting forever, the run fails and says why."""
+    import sys
+    import types
+
+    from penstock.components._beam import make_pipeline
+    from penstock.components._beam_dask import DaskWorkersLostError
+
+    module = types.ModuleType("penstock_test_only_here")
+    exec("def double(x):\n    return 2 * x\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    pipeline = make_pipeline(["--runner=DaskRunner", "--dask_local_workers=1"])
+    _ = pipeline | beam.Create([1, 2, 3]) | beam.Map(module.double)
+    with pytest.raises(DaskWorkersLostError, match=r"1 of the run.s Dask workers died.*cannot import"):
+        pipeline.run()
