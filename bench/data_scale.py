@@ -9,8 +9,8 @@ Measured per size: a plain pyarrow CSV read of the same file (the physical ceili
 with pyarrow's threads and CPU seconds), and ExampleGen + StatisticsGen wall time, CPU seconds
 (all threads), rows/s and peak summed memory in four modes: the default (no runner chosen:
 penstock's in-process engine), Beam's DirectRunner in-memory (``--runner=DirectRunner``), its
-multi-processing mode, and penstock's DaskRunner on a two-worker dask.distributed LocalCluster. "Per core" ratios compare CPU seconds, so using more cores does not
-flatter them. Prints figures and ratios; writes bench/results/data_scale.json.
+multi-processing mode, and penstock's DaskRunner on a two-worker dask.distributed LocalCluster.
+"Per core" ratios compare CPU seconds, so using more cores does not flatter them. Prints figures and ratios; writes bench/results/data_scale.json.
 
     .venv/bin/python bench/data_scale.py                 # 1M and 4M rows
     .venv/bin/python bench/data_scale.py --rows 100000   # a quick run

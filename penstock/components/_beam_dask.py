@@ -251,6 +251,13 @@ def _regroup(group: tuple[int, list[tuple[Any, Any]]]) -> list[tuple[Any, list[A
     return list(by_key.values())
 
 
+def _group_by_key(bag: db.Bag) -> db.Bag:
+    """(key, value) pairs -> (key, [values]), shuffled between workers by a stable key hash."""
+    return bag.groupby(_stable_key_hash, shuffle="tasks").map_partitions(
+        lambda groups: [kv for group in groups for kv in _regroup(group)]
+    )
+
+
 def _accumulate(elements: Iterable[tuple[Any, Any]], combine_fn: Any) -> list[tuple[Any, Any]]:
     combine_fn.setup()
     accumulators: dict[bytes, tuple[Any, Any]] = {}
@@ -334,14 +341,10 @@ class _BagBuilder(PipelineVisitor):
         if isinstance(transform, _Flatten):
             return db.concat(inputs) if inputs else db.from_sequence([], npartitions=1)
         if isinstance(transform, _GroupByKey):
-            return inputs[0].groupby(_stable_key_hash, shuffle="tasks").map_partitions(
-                lambda groups: [kv for group in groups for kv in _regroup(group)]
-            )
+            return _group_by_key(inputs[0])
         if isinstance(transform, _LiftedCombinePerKey):
-            fn = transform.combine_fn
-            partial = inputs[0].map_partitions(_accumulate, fn)
-            return partial.groupby(_stable_key_hash, shuffle="tasks").map_partitions(
-                lambda groups: [_merge(kv, fn) for group in groups for kv in _regroup(group)]
+            return _group_by_key(inputs[0].map_partitions(_accumulate, transform.combine_fn)).map(
+                _merge, transform.combine_fn
             )
         raise PipelineDefinitionError(
             f"DaskRunner cannot run {node.full_label!r} ({type(transform).__name__}): penstock translates "
