@@ -170,8 +170,8 @@ def render_data_scale(d: dict[str, Any]) -> str:
               "CPU vs pyarrow: ExampleGen / both"]
     intro = ("CsvExampleGen + StatisticsGen on taxi-shaped CSVs with the default runner (penstock's in-process "
              "engine), against Beam's DirectRunner in-memory and multi-processing, penstock's DaskRunner on a "
-             "two-worker LocalCluster (its start and the workers' TensorFlow imports included, ~10 s per "
-             "component), and a plain pyarrow read (best of three, warm page cache).")
+             "two-worker LocalCluster (its start and the workers' TensorFlow imports included, ~10 s, once: "
+             "StatisticsGen reuses ExampleGen's cluster), and a plain pyarrow read (best of three, warm page cache).")
     per_core = [get(size, "ratios.total_vs_pyarrow_read_per_core") for size in d.get("sizes") or []]
     per_core = [r for r in per_core if r is not None]
     target = ("Targets: peak memory flat as the data grows (met: nothing holds more than a bounded window "

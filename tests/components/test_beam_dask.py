@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import glob
 import os
+import pathlib
+import subprocess
+import sys
+import time
 import typing
 
 import apache_beam as beam
@@ -25,6 +29,8 @@ from tests.components._data_fixtures import (
     run_component,
     write,
 )
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -179,14 +185,59 @@ def test_windowed_pipelines_are_refused(cluster_args):
         pipeline.run()
 
 
-def test_without_an_address_a_local_cluster_is_started_and_closed(tmp_path):
-    """The plain flag works (Beam's own runner passes --runner to dask's Client and crashes)."""
-    import threading
+def _worker_pids(cluster) -> set[int]:
+    from distributed import Client
 
-    before = threading.active_count()
-    result = _run_semantics_pipeline(["--runner=DaskRunner", "--dask_local_workers=1"], tmp_path)
-    assert result["total"] == ["4950"]
-    assert threading.active_count() <= before + 2  # the cluster's threads are gone
+    with Client(cluster, set_as_default=False) as client:
+        return set(client.run(os.getpid).values())
+
+
+def test_without_an_address_one_local_cluster_serves_every_run_of_the_process(tmp_path):
+    """The plain flag works (Beam's own runner passes --runner to dask's Client and crashes), and
+    runs share one cluster: its start and the workers' imports are paid once per process."""
+    from penstock.components import _dask_cluster
+
+    args = ["--runner=DaskRunner", "--dask_local_workers=1"]
+    assert _run_semantics_pipeline(args, tmp_path / "first")["total"] == ["4950"]
+    cluster = _dask_cluster._CLUSTERS[1]
+    pids = _worker_pids(cluster)
+    assert _run_semantics_pipeline(args, tmp_path / "second")["total"] == ["4950"]
+    assert _dask_cluster._CLUSTERS[1] is cluster and _worker_pids(cluster) == pids
+    _dask_cluster.close_shared_local_clusters()
+    assert cluster.status.name == "closed" and not _dask_cluster._CLUSTERS
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_shared_cluster_is_closed_when_the_process_exits(tmp_path):
+    """No worker outlives the process, and exiting does not hang on the cluster."""
+    script = (
+        "import os, sys\n"
+        "from distributed import Client\n"
+        "import apache_beam as beam\n"
+        "from penstock.components._beam import make_pipeline\n"
+        "from penstock.components import _dask_cluster\n"
+        "pipeline = make_pipeline(['--runner=DaskRunner', '--dask_local_workers=1'])\n"
+        "_ = pipeline | beam.Create([1, 2, 3]) | beam.Map(lambda x: x)\n"
+        "pipeline.run()\n"
+        "with Client(_dask_cluster._CLUSTERS[1], set_as_default=False) as client:\n"
+        "    print(*client.run(os.getpid).values())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pids = [int(word) for word in done.stdout.split()]
+    assert pids
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
 
 
 class _MergeIntoFirst(beam.CombineFn):
@@ -225,9 +276,9 @@ def test_merging_never_modifies_a_partial_result():
 def test_workers_that_keep_dying_end_the_run_with_a_clear_error(monkeypatch):
     """A DoFn from a module only this process has: each worker dies loading the task and its
     nanny restarts it; instead of waiting forever, the run fails and says why."""
-    import sys
     import types
 
+    from penstock.components import _dask_cluster
     from penstock.components._beam import make_pipeline
     from penstock.components._beam_dask import DaskWorkersLostError
 
@@ -238,3 +289,4 @@ def test_workers_that_keep_dying_end_the_run_with_a_clear_error(monkeypatch):
     _ = pipeline | beam.Create([1, 2, 3]) | beam.Map(module.double)
     with pytest.raises(DaskWorkersLostError, match=r"1 of the run.s Dask workers died.*cannot import"):
         pipeline.run()
+    assert 1 not in _dask_cluster._CLUSTERS  # discarded: the next run gets fresh workers
