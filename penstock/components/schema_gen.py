@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from penstock.pipelines.cache import file_fingerprint
 from penstock.pipelines.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
 from penstock.pipelines.standard_artifacts import ExampleStatistics, Schema
 
@@ -40,3 +41,7 @@ class ImportSchemaGen(Component):
     EXECUTOR = "penstock.components.schema_gen_executor:run_import_schema_gen"
     HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"
+
+    def external_inputs(self) -> dict[str, str]:
+        """The schema file's content: editing it (to accept an anomaly, say) must import it again."""
+        return {"schema_file": file_fingerprint(self.parameters["schema_file"])}

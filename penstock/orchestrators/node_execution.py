@@ -139,6 +139,7 @@ class NodeExecutor:
             },
             user_code=code,
             beam_args=beam_args,
+            external_inputs=node.external_inputs(),
         )
 
     def beam_args(self, node: Component) -> list[str]:

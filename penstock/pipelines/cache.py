@@ -2,9 +2,10 @@
 
 A ``CacheKey`` lists everything that can change an execution's result: the component type and
 version, its parameters, the identities of its input artifacts, the source of the user code it
-runs (the module file and every user module it imports), and the runner arguments that change
-results. Two executions with equal keys produce interchangeable outputs. The key's fields are
-stored with each execution, so ``penstock show`` can say which field changed.
+runs (the module file and every user module it imports), fingerprints of the data it reads from
+outside the pipeline (ExampleGen's input files), and the runner arguments that change results.
+Two executions with equal keys produce interchangeable outputs. The key's fields are stored with
+each execution, so ``penstock show`` can say which field changed.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class CacheKey:
     input_artifact_ids: dict[str, list[int]]
     user_code: dict[str, str]
     beam_args: list[str]
+    # What the component reads besides artifacts (ExampleGen: its input files); defaulted so
+    # keys stored before this field existed still load.
+    external_inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -97,9 +101,25 @@ class CacheKey:
             if old_hash != new_hash:
                 change = "added" if old_hash is None else "removed" if new_hash is None else "changed"
                 reasons.append(f"user code {change}: {path}")
+        for name in sorted(set(self.external_inputs) | set(earlier.external_inputs)):
+            old_print, new_print = earlier.external_inputs.get(name), self.external_inputs.get(name)
+            if old_print != new_print:
+                reasons.append(f"input data {name}: {old_print} -> {new_print}")
         if self.beam_args != earlier.beam_args:
             reasons.append(f"beam args {earlier.beam_args} -> {self.beam_args}")
         return reasons
+
+
+def file_fingerprint(path: str) -> str:
+    """A small user file's content hash (a schema, a config) for ``Component.external_inputs``;
+    ``absent`` when it is missing, so that the executor reports that with its own message."""
+    try:
+        with open(path, "rb") as f:
+            return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    except FileNotFoundError:
+        return "absent"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
 
 
 def _short(value: Any) -> str:

@@ -221,6 +221,12 @@ class Component(Node):
         result in some situation (the key stays explicit: it is stored and shown as is)."""
         return inputs
 
+    def external_inputs(self) -> dict[str, str]:
+        """Fingerprints of what the component reads besides its input artifacts (files named by
+        its parameters, say), for its cache key: when one changes, the cache misses. None by
+        default; ExampleGens fingerprint their input files."""
+        return {}
+
     def user_code_refs(self) -> list[str]:
         """Module files or ``module.function`` names of user code this component runs."""
         return [

@@ -314,6 +314,50 @@ def test_missing_span_is_reported(workdir, span_input):
         run_component(gen, workdir / "span-missing")
 
 
+def test_new_or_rewritten_input_files_are_read_again_not_taken_from_the_cache(tmp_path):
+    """The cache key holds the chosen span and the input files' fingerprint: the same parameters
+    over new data must not reuse the earlier examples (as TFX's input fingerprint)."""
+    from penstock.orchestrators.local.runner import LocalRunner
+    from penstock.pipelines.pipeline import Pipeline
+
+    data = tmp_path / "in"
+    write(data / "span-1" / "d.csv", "x\n1\n")
+
+    def run():
+        gen = CsvExampleGen(input_base=str(data), input_pattern="span-{SPAN}/*.csv", output_splits={"all": 1})
+        pipeline = Pipeline("fingerprint", [gen], pipeline_root=str(tmp_path / "root"), metadata=str(tmp_path / "m.sqlite"))
+        result = LocalRunner().run(pipeline)
+        assert result.succeeded, result.errors
+        return result.outcomes["CsvExampleGen"], result.outputs["CsvExampleGen"]["examples"]
+
+    first, examples = run()
+    assert first.state == "COMPLETE" and _xs(examples) == [1]
+    again, _ = run()
+    assert again.state == "CACHED"  # nothing changed
+    write(data / "span-1" / "d.csv", "x\n1\n5\n")  # the span rewritten in place
+    rewritten, examples = run()
+    assert rewritten.state == "COMPLETE" and _xs(examples) == [1, 5]
+    assert "input data files: 1 file(s), 4 bytes" in rewritten.cache_decision
+    write(data / "span-2" / "d.csv", "x\n2\n")  # a new span: the latest is read
+    new_span, examples = run()
+    assert new_span.state == "COMPLETE" and _xs(examples) == [2] and examples.get_property("span") == 2
+    assert "input data span: 1 -> 2" in new_span.cache_decision
+    shutil.rmtree(data)  # a failed resolution fails the component with the executor's message
+    gone = LocalRunner().run(Pipeline("fingerprint", [CsvExampleGen(input_base=str(data))],
+                                      pipeline_root=str(tmp_path / "root"), metadata=str(tmp_path / "m.sqlite")))
+    assert not gone.succeeded and "does not exist" in gone.errors["CsvExampleGen"]
+
+
+def test_a_schema_file_fixing_column_types_is_part_of_the_input_fingerprint(tmp_path):
+    write(tmp_path / "in" / "d.csv", "x\n1\n")
+    schema = write(tmp_path / "schema.pbtxt", 'feature { name: "x" type: INT }\n')
+    gen = CsvExampleGen(input_base=str(tmp_path / "in"), schema_file=str(schema))
+    before = gen.external_inputs()
+    write(schema, 'feature { name: "x" type: FLOAT }\n')
+    after = gen.external_inputs()
+    assert before["files"] == after["files"] and before["schema_file"] != after["schema_file"]
+
+
 # -- other formats ------------------------------------------------------------------------------
 
 

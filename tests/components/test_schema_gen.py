@@ -46,3 +46,26 @@ def test_import_schema_gen_rejects_a_broken_file(tmp_path):
         run_component(ImportSchemaGen(schema_file=str(source)), tmp_path / "out")
     with pytest.raises(InputDataError, match=r"schema file '.*nope\.pbtxt' does not exist"):
         run_component(ImportSchemaGen(schema_file=str(tmp_path / "nope.pbtxt")), tmp_path / "out2")
+
+
+def test_editing_the_imported_schema_file_imports_it_again(tmp_path):
+    """Updating the schema is how a user accepts an anomaly: a cached import of the old file
+    would keep the gate shut."""
+    from penstock.orchestrators.local.runner import LocalRunner
+    from penstock.pipelines.pipeline import Pipeline
+
+    source = write(tmp_path / "mine.pbtxt", 'feature { name: "x" type: INT }\n')
+
+    def run():
+        pipeline = Pipeline("schema", [ImportSchemaGen(schema_file=str(source))],
+                            pipeline_root=str(tmp_path / "root"), metadata=str(tmp_path / "m.sqlite"))
+        result = LocalRunner().run(pipeline)
+        assert result.succeeded, result.errors
+        return result.outcomes["ImportSchemaGen"], result.outputs["ImportSchemaGen"]["schema"]
+
+    assert run()[0].state == "COMPLETE"
+    assert run()[0].state == "CACHED"
+    write(source, 'feature { name: "x" type: INT }\nfeature { name: "y" type: FLOAT }\n')
+    edited, schema = run()
+    assert edited.state == "COMPLETE" and [f.name for f in load(schema).feature] == ["x", "y"]
+    assert "input data schema_file: sha256:" in edited.cache_decision

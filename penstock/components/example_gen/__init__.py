@@ -6,8 +6,9 @@ the component does. Output layout is TFX's: ``<uri>/Split-<name>/data_tfrecord-*
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
+from penstock.pipelines.cache import file_fingerprint
 from penstock.pipelines.component import Component, ComponentSpec, OutputSpec, Parameter
 from penstock.pipelines.standard_artifacts import Examples
 
@@ -46,6 +47,17 @@ class _ExampleGen(Component):
     HEAVY_MODULES = ("pyarrow", "tfx_bsl.coders.example_coder")
     USES_BEAM = True
     VERSION = "1"
+    SOURCE: ClassVar[str]  # the input format: "csv", "parquet" or "tfrecord"
+
+    def external_inputs(self) -> dict[str, str]:
+        """The chosen span and version and the input files' names, sizes and times: the same
+        parameters over new or rewritten files must not reuse an earlier run's examples."""
+        from penstock.components.example_gen import spans
+
+        fingerprint = spans.fingerprint(spans.resolve_parameters(self.parameters, self.SOURCE), self.parameters["input_base"])
+        if self.parameters.get("schema_file"):  # CsvExampleGen: the schema that fixes column types
+            fingerprint["schema_file"] = file_fingerprint(self.parameters["schema_file"])
+        return fingerprint
 
 
 class CsvExampleGen(_ExampleGen):
@@ -74,6 +86,7 @@ class CsvExampleGen(_ExampleGen):
         },
     )
     EXECUTOR = "penstock.components.example_gen.executor:run_csv"
+    SOURCE = "csv"
 
 
 class ParquetExampleGen(_ExampleGen):
@@ -81,6 +94,7 @@ class ParquetExampleGen(_ExampleGen):
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_parquet"
+    SOURCE = "parquet"
 
 
 class ImportExampleGen(_ExampleGen):
@@ -88,6 +102,7 @@ class ImportExampleGen(_ExampleGen):
 
     SPEC = ComponentSpec(outputs={"examples": OutputSpec(Examples)}, parameters=dict(_COMMON_PARAMETERS))
     EXECUTOR = "penstock.components.example_gen.executor:run_import"
+    SOURCE = "tfrecord"
 
 
 __all__ = ["CsvExampleGen", "ImportExampleGen", "ParquetExampleGen"]

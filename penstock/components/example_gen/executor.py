@@ -21,7 +21,6 @@ from penstock.components.example_gen.splitting import SplitConfig
 from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
 from penstock.pipelines.context import ExecutorContext
 
-_DEFAULT_PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "tfrecord": "*"}
 _READ_TASK_BYTES = 32 << 20  # input bytes per Beam read task on multi-process and distributed runners
 
 
@@ -39,9 +38,7 @@ def run_import(ctx: ExecutorContext) -> None:
 
 def _run(ctx: ExecutorContext, source: str) -> None:
     params = ctx.parameters
-    patterns = dict(params.get("input_splits") or {}) or {"": params.get("input_pattern") or _DEFAULT_PATTERNS[source]}
-    for pattern in patterns.values():
-        spans.check_pattern(pattern)
+    patterns = spans.input_patterns(params, source)
     split = SplitConfig.from_parameters(
         dict(params.get("output_splits") or {"train": 2, "eval": 1}),
         params.get("split_key"),
@@ -49,9 +46,7 @@ def _run(ctx: ExecutorContext, source: str) -> None:
     )
     if len(patterns) > 1 and (split.key or split.column):
         raise PipelineDefinitionError(f"{ctx.component_id}: split_key/split_column cannot be combined with input_splits")
-    resolved = spans.resolve(
-        params["input_base"], patterns, span=params.get("span"), span_range=params.get("span_range"), version=params.get("version")
-    )
+    resolved = spans.resolve_parameters(params, source)
     files = [(split_name, path) for split_name, paths in resolved.files.items() for path in paths]
     ctx.log.info("reading %d file(s), span %s, version %s", len(files), resolved.span, resolved.version)
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import glob
+import hashlib
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from penstock.errors import InputDataError, PipelineDefinitionError
 
@@ -24,6 +27,10 @@ _PLACEHOLDERS = {
     "{MM}": r"(?P<month>\d{2})",
     "{DD}": r"(?P<day>\d{2})",
 }
+
+
+# The files each ExampleGen reads when the user gives no pattern.
+DEFAULT_PATTERNS = {"csv": "*.csv", "parquet": "*.parquet", "tfrecord": "*"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,3 +156,44 @@ def resolve(
             paths += [p for _, p in of_span]
         files[split] = paths
     return ResolvedInput(files=files, span=chosen[-1], version=picked_version, spans=chosen)
+
+
+def input_patterns(parameters: Mapping[str, Any], source: str) -> dict[str, str]:
+    """Pattern per input split (``""`` when the input is not pre-split) from an ExampleGen's
+    parameters, checked."""
+    patterns = dict(parameters.get("input_splits") or {}) or {
+        "": parameters.get("input_pattern") or DEFAULT_PATTERNS[source]
+    }
+    for pattern in patterns.values():
+        check_pattern(pattern)
+    return patterns
+
+
+def resolve_parameters(parameters: Mapping[str, Any], source: str) -> ResolvedInput:
+    """The files an ExampleGen with these parameters reads now."""
+    return resolve(
+        parameters["input_base"],
+        input_patterns(parameters, source),
+        span=parameters.get("span"),
+        span_range=parameters.get("span_range"),
+        version=parameters.get("version"),
+    )
+
+
+def fingerprint(resolved: ResolvedInput, input_base: str) -> dict[str, str]:
+    """What identifies the input data for an ExampleGen's cache key: the span and version
+    chosen, and per split the files' names, sizes and modification times (as TFX's input
+    fingerprint), so new or rewritten files make the next run read them again."""
+    out = {"span": str(resolved.span), "version": str(resolved.version)}
+    if len(resolved.spans) > 1:
+        out["spans"] = ",".join(map(str, resolved.spans))
+    for split, paths in resolved.files.items():
+        digest = hashlib.sha256()
+        total = 0
+        for path in paths:
+            stat = os.stat(path)
+            total += stat.st_size
+            digest.update(f"{os.path.relpath(path, input_base)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        name = f"files[{split}]" if split else "files"
+        out[name] = f"{len(paths)} file(s), {total:,} bytes, {digest.hexdigest()[:16]}"
+    return out
