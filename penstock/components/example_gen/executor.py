@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from penstock.components._beam import uses_local_engine
-from penstock.components.example_gen import csv_reader, spans
+from penstock.components.example_gen import csv_reader, input_files, spans
 from penstock.components.example_gen.splitting import SplitConfig
 from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
 from penstock.pipelines.context import ExecutorContext
@@ -238,7 +238,7 @@ def _check_parquet(files: list[tuple[str, str]], split: SplitConfig) -> set[str]
     first: tuple[str, Any] | None = None
     for _, path in files:
         try:
-            parquet = pq.ParquetFile(path)
+            parquet = pq.ParquetFile(input_files.arrow_source(path))
         except (pa.ArrowInvalid, OSError) as e:
             raise InputDataError(f"{path}: not a readable Parquet file ({e})") from None
         schema = parquet.schema_arrow

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from penstock.components.example_gen import input_files
 from penstock.errors import InputDataError, PipelineDefinitionError
 
 _EPOCH = datetime.date(1970, 1, 1)
@@ -90,12 +91,13 @@ def _span_of(match: re.Match[str], pattern: str, path: str) -> tuple[int, int | 
 
 def _matches(input_base: str, pattern: str) -> list[tuple[int, int | None, str]]:
     glob_pattern, regex = _glob_and_regex(pattern)
+    if input_files.is_remote(input_base):
+        candidates = [entry.path for entry in input_files.list_files(input_base)]
+    else:
+        candidates = [p for p in glob.glob(os.path.join(input_base, glob_pattern), recursive=True) if os.path.isfile(p)]
     found = []
-    for path in sorted(glob.glob(os.path.join(input_base, glob_pattern), recursive=True)):
-        if not os.path.isfile(path):
-            continue
-        rel = os.path.relpath(path, input_base).replace(os.sep, "/")
-        match = regex.match(rel)
+    for path in sorted(candidates):
+        match = regex.match(input_files.relative_to(path, input_base))
         if match:
             span, version = _span_of(match, pattern, path)
             found.append((span, version, path))
@@ -114,12 +116,12 @@ def resolve(
         raise PipelineDefinitionError(f"span_range must be [first, last] with first <= last, got {span_range}")
     if span_range is not None and span is not None:
         raise PipelineDefinitionError("give either span or span_range, not both")
-    if not os.path.isdir(input_base):
+    if not input_files.is_dir(input_base):
         raise InputDataError(f"input folder {input_base!r} does not exist (input_base of the ExampleGen)")
     found = {split: _matches(input_base, pattern) for split, pattern in patterns.items()}
     for split, matches in found.items():
         if not matches:
-            listing = sorted(os.listdir(input_base))[:10]
+            listing = input_files.top_level_names(input_base)[:10]
             raise InputDataError(
                 f"input pattern {patterns[split]!r} matches no file under {input_base!r} "
                 f"(it holds: {', '.join(listing) or 'nothing'})"
@@ -190,10 +192,9 @@ def fingerprint(resolved: ResolvedInput, input_base: str) -> dict[str, str]:
     for split, paths in resolved.files.items():
         digest = hashlib.sha256()
         total = 0
-        for path in paths:
-            stat = os.stat(path)
-            total += stat.st_size
-            digest.update(f"{os.path.relpath(path, input_base)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        for entry, path in zip(input_files.file_entries(paths), paths):
+            total += entry.size
+            digest.update(f"{input_files.relative_to(path, input_base)}\0{entry.size}\0{entry.mtime_ns}\n".encode())
         name = f"files[{split}]" if split else "files"
         out[name] = f"{len(paths)} file(s), {total:,} bytes, {digest.hexdigest()[:16]}"
     return out

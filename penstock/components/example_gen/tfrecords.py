@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from penstock.components.example_gen import input_files
 from penstock.components.example_gen._arrow_buffers import binary_array, value_offsets
 from penstock.errors import InputDataError
 
@@ -173,7 +174,7 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
     decompressor = codec.decompressobj(_GZIP_WBITS) if gzipped else None
     pending = b""
     unpack_length = _LENGTH.unpack_from
-    with open(path, "rb") as f:
+    with input_files.open_binary(path) as f:
         while True:
             block = f.read(block_bytes)
             if decompressor is not None:
@@ -207,7 +208,7 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
 
 def compression_of(path: str) -> str:
     """"GZIP" when the file starts with the gzip magic bytes, else "" (uncompressed)."""
-    with open(path, "rb") as f:
+    with input_files.open_binary(path) as f:
         return "GZIP" if f.read(2) == b"\x1f\x8b" else ""
 
 
@@ -215,6 +216,10 @@ def iter_records(path: str) -> Iterator[bytes]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
+    if input_files.is_remote(path):  # penstock's reader: tf.io.gfile ignores storage emulators
+        for spans in iter_record_spans(path):
+            yield from spans.records()
+        return
     dataset = tf.data.TFRecordDataset(path, compression_type=compression_of(path))
     try:
         yield from dataset.as_numpy_iterator()
@@ -228,7 +233,7 @@ def check_examples_file(path: str, sample: int = 5) -> None:
     import tensorflow as tf
     from google.protobuf.message import DecodeError
 
-    if os.path.getsize(path) == 0:
+    if input_files.size(path) == 0:
         raise InputDataError(f"{path}: the file is empty; expected TFRecords of tf.Example")
     for i, record in enumerate(iter_records(path)):
         if i >= sample:
