@@ -72,16 +72,9 @@ def is_dir(path: str) -> bool:
     return bool(filesystem.get_file_info(inner).type == fs.FileType.Directory)
 
 
-def list_files(base: str) -> list[FileEntry]:
-    """Every file under ``base``, recursively, sorted by path."""
-    if not is_remote(base):
-        entries = []
-        for root, _, names in os.walk(base):
-            for name in names:
-                path = os.path.join(root, name)
-                stat = os.stat(path)
-                entries.append(FileEntry(path, stat.st_size, stat.st_mtime_ns))
-        return sorted(entries, key=lambda e: e.path)
+def list_remote_files(base: str) -> list[FileEntry]:
+    """Every file under the URI ``base``, recursively, sorted by path (a local folder is
+    globbed instead: see ``spans``)."""
     from pyarrow import fs
 
     filesystem, inner = _resolve(base)

@@ -92,7 +92,7 @@ def _span_of(match: re.Match[str], pattern: str, path: str) -> tuple[int, int | 
 def _matches(input_base: str, pattern: str) -> list[tuple[int, int | None, str]]:
     glob_pattern, regex = _glob_and_regex(pattern)
     if input_files.is_remote(input_base):
-        candidates = [entry.path for entry in input_files.list_files(input_base)]
+        candidates = [entry.path for entry in input_files.list_remote_files(input_base)]
     else:
         candidates = [p for p in glob.glob(os.path.join(input_base, glob_pattern), recursive=True) if os.path.isfile(p)]
     found = []
