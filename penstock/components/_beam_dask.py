@@ -41,7 +41,7 @@ from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.windowed_value import WindowedValue
 
-from penstock.components._dask_cluster import discard, shared_local_cluster
+from penstock.components._dask_cluster import discard, quiet_distributed_logs, shared_local_cluster
 from penstock.errors import PenstockError, PipelineDefinitionError
 
 _LOGGER = logging.getLogger(__name__)
@@ -437,31 +437,28 @@ class DaskRunner(PipelineRunner):
         from distributed import Client
 
         dask_options = options.view_as(DaskRunnerOptions)
-        distributed_log = logging.getLogger("distributed")
-        log_level = distributed_log.level
-        distributed_log.setLevel(max(log_level, logging.WARNING))  # its INFO lines would drown a run's output
         client_options: dict[str, Any] = {"name": dask_options.dask_client_name, "set_as_default": False}
         if dask_options.dask_timeout is not None:
             client_options["timeout"] = dask_options.dask_timeout
-        cluster = None
-        if dask_options.dask_address or dask_options.dask_scheduler_file:
-            client = Client(
-                address=dask_options.dask_address, scheduler_file=dask_options.dask_scheduler_file, **client_options
-            )
-        else:
-            cluster = shared_local_cluster(dask_options.dask_local_workers)
-            client = Client(cluster, **client_options)
-        try:
-            pipeline.replace_all(_overrides())
-            builder = _BagBuilder(dask_options.dask_npartitions, sum(client.nthreads().values()))
-            pipeline.visit(builder)
-            sinks = [bag.map_partitions(_drain) for bag in builder.sinks()]
-            _wait(client, client.compute(sinks), watch_workers=cluster is not None)
-        except DaskWorkersLostError:
-            if cluster is not None:
-                discard(cluster)
-            raise
-        finally:
-            client.close()
-            distributed_log.setLevel(log_level)
+        with quiet_distributed_logs():
+            cluster = None
+            if dask_options.dask_address or dask_options.dask_scheduler_file:
+                client = Client(
+                    address=dask_options.dask_address, scheduler_file=dask_options.dask_scheduler_file, **client_options
+                )
+            else:
+                cluster = shared_local_cluster(dask_options.dask_local_workers)
+                client = Client(cluster, **client_options)
+            try:
+                pipeline.replace_all(_overrides())
+                builder = _BagBuilder(dask_options.dask_npartitions, sum(client.nthreads().values()))
+                pipeline.visit(builder)
+                sinks = [bag.map_partitions(_drain) for bag in builder.sinks()]
+                _wait(client, client.compute(sinks), watch_workers=cluster is not None)
+            except DaskWorkersLostError:
+                if cluster is not None:
+                    discard(cluster)
+                raise
+            finally:
+                client.close()
         return _DoneResult()

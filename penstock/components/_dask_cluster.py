@@ -11,9 +11,11 @@ fresh workers.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 _LOCK = threading.Lock()
@@ -64,14 +66,19 @@ def close_shared_local_clusters() -> None:
     with _LOCK:
         clusters = list(_CLUSTERS.values())
         _CLUSTERS.clear()
-    if not clusters:
-        return
-    # At exit the CLI's logging may be set up to show INFO: the cluster's goodbyes are noise.
+    with quiet_distributed_logs():  # at exit too, the workers' goodbyes are noise
+        for cluster in clusters:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def quiet_distributed_logs() -> Iterator[None]:
+    """dask.distributed's INFO lines (cluster start, task retries, worker goodbyes) would drown a
+    run's output, and the CLI may have logging set up to show INFO: only warnings get through."""
     distributed_log = logging.getLogger("distributed")
     level = distributed_log.level
     distributed_log.setLevel(max(level, logging.WARNING))
     try:
-        for cluster in clusters:
-            cluster.close()
+        yield
     finally:
         distributed_log.setLevel(level)
