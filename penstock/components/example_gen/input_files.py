@@ -90,13 +90,17 @@ def list_remote_files(base: str) -> list[FileEntry]:
 
 
 def file_entries(paths: list[str]) -> list[FileEntry]:
-    """Size and modification time of each file in ``paths``."""
-    local = [p for p in paths if not is_remote(p)]
-    entries = {p: FileEntry(p, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in local}
+    """Size and modification time of each file in ``paths`` (remote ones in one request per
+    filesystem)."""
+    entries = {p: FileEntry(p, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in paths if not is_remote(p)}
+    by_filesystem: dict[int, tuple[Any, list[tuple[str, str]]]] = {}  # by id: filesystems are unhashable
     for path in paths:
         if path not in entries:
             filesystem, inner = _resolve(path)
-            info = filesystem.get_file_info(inner)
+            by_filesystem.setdefault(id(filesystem), (filesystem, []))[1].append((path, inner))
+    for filesystem, pairs in by_filesystem.values():
+        infos = filesystem.get_file_info([inner for _, inner in pairs])
+        for (path, _), info in zip(pairs, infos):
             entries[path] = FileEntry(path, info.size or 0, info.mtime_ns or 0)
     return [entries[p] for p in paths]
 

@@ -89,10 +89,12 @@ def _span_of(match: re.Match[str], pattern: str, path: str) -> tuple[int, int | 
     return 0, version
 
 
-def _matches(input_base: str, pattern: str) -> list[tuple[int, int | None, str]]:
+def _matches(input_base: str, pattern: str, remote_files: list[str] | None) -> list[tuple[int, int | None, str]]:
+    """(span, version, path) of the files matching ``pattern``: globbed under a local folder,
+    or picked from ``remote_files`` (the bucket folder's listing)."""
     glob_pattern, regex = _glob_and_regex(pattern)
-    if input_files.is_remote(input_base):
-        candidates = [entry.path for entry in input_files.list_remote_files(input_base)]
+    if remote_files is not None:
+        candidates = remote_files
     else:
         candidates = [p for p in glob.glob(os.path.join(input_base, glob_pattern), recursive=True) if os.path.isfile(p)]
     found = []
@@ -118,7 +120,10 @@ def resolve(
         raise PipelineDefinitionError("give either span or span_range, not both")
     if not input_files.is_dir(input_base):
         raise InputDataError(f"input folder {input_base!r} does not exist (input_base of the ExampleGen)")
-    found = {split: _matches(input_base, pattern) for split, pattern in patterns.items()}
+    remote_files = (
+        [entry.path for entry in input_files.list_remote_files(input_base)] if input_files.is_remote(input_base) else None
+    )  # listed once for every split's pattern: each listing is a round trip per page of a bucket
+    found = {split: _matches(input_base, pattern, remote_files) for split, pattern in patterns.items()}
     for split, matches in found.items():
         if not matches:
             listing = input_files.top_level_names(input_base)[:10]
