@@ -42,3 +42,7 @@ class MetadataError(PenstockError):
 
 class NotFoundError(PenstockError):
     """A run, artifact or execution asked for does not exist."""
+
+
+class StorageError(PenstockError):
+    """A file or object store cannot be reached, or a component cannot use the URIs it was given."""

@@ -75,6 +75,29 @@ def uses_local_engine(beam_pipeline_args: list[str] | None) -> bool:
     return not _has_option(list(beam_pipeline_args or []), "runner") and runs_in_one_process(beam_pipeline_args)
 
 
+def runner_name(beam_pipeline_args: list[str] | None) -> str:
+    return _option_value(effective_args(beam_pipeline_args), "runner") or "DirectRunner"
+
+
+def workers_share_local_disk(beam_pipeline_args: list[str] | None) -> bool:
+    """True when every worker of the runner runs on this machine: the DirectRunner (every mode),
+    a portable runner whose workers run in this process (``--environment_type=LOOPBACK``), and
+    penstock's DaskRunner on the LocalCluster it starts itself. Any other runner may place
+    workers elsewhere, so they must read and write through an object store."""
+    args = effective_args(beam_pipeline_args)
+    runner = _option_value(args, "runner")
+    if runner in ("DirectRunner", "direct"):
+        return True
+    if runner in _DASK_RUNNER_NAMES:
+        return not (_has_option(args, "dask_client_address") or _has_option(args, "dask_scheduler_file"))
+    return (_option_value(args, "environment_type") or "").upper() == "LOOPBACK"
+
+
+# Imported by out-of-process workers first thing (Beam's --beam_plugins), so that TensorFlow
+# there reaches the same stores as here (see penstock.storage.worker).
+WORKER_SETUP_MODULE = "penstock.storage.worker"
+
+
 def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
     """A Beam pipeline configured from ``beam_pipeline_args`` (DirectRunner in-memory by default)."""
     # TFT/TFDV need Keras 2; this must be set before anything imports TensorFlow.
@@ -85,7 +108,11 @@ def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
     # Beam warns that python-snappy is missing although its crcmod fallback is compiled (fast).
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
-    args = effective_args(beam_pipeline_args)
+    from penstock.storage import endpoints
+
+    args = endpoints.beam_arguments(effective_args(beam_pipeline_args))
+    if not workers_share_local_disk(args) and WORKER_SETUP_MODULE not in (_option_value(args, "beam_plugins") or ""):
+        args.append(f"--beam_plugins={WORKER_SETUP_MODULE}")
     if _option_value(args, "runner") in _DASK_RUNNER_NAMES:
         # Beam 2.64 registers no DaskRunner name, and its runner cannot run our pipelines:
         # penstock's runs them (see _beam_dask), selected by the same flag.

@@ -52,6 +52,7 @@ class Evaluator(Component):
     EXECUTOR = "penstock.components.evaluator_executor:run"
     HEAVY_MODULES = ("tensorflow_model_analysis",)
     USES_BEAM = True
+    FILE_ACCESS = ("penstock", "beam", "tensorflow")
     VERSION = "1"
 
     def cache_inputs(self, inputs: dict[str, list[Artifact]]) -> dict[str, list[Artifact]]:

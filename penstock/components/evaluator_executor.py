@@ -10,10 +10,8 @@ the metrics per slice and validates the thresholds; the ValidationResult becomes
 from __future__ import annotations
 
 import difflib
-import glob
 import importlib
 import json
-import os
 from typing import Any
 
 import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
@@ -26,12 +24,15 @@ from penstock.components.evaluator_config import (
     referenced_features,
 )
 from penstock.components.evaluator_explanation import OVERALL, explain_failures, slice_text
-from penstock.components.serving_model import serving_model_dir
 from penstock.errors import InputDataError, PipelineDefinitionError, UserCodeError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import blessing as blessing_io
+from penstock.storage import examples as examples_io
+from penstock.storage import filesystem
+from penstock.storage import model as model_io
+from penstock.storage import schema as schema_io
 
-BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"  # TFX's marker files
 METRICS_SUMMARY = "metrics_summary.json"
 
 
@@ -50,18 +51,17 @@ def run(ctx: ExecutorContext) -> None:
     splits = list(ctx.parameters.get("example_splits") or ["eval"])
 
     # -- everything a user can get wrong, before any TFMA work ----------------------------------
-    patterns = split_patterns(ctx.component_id, examples, splits)
-    model_path = serving_model_dir(model, role="model")
-    baseline_path = serving_model_dir(baseline, role="baseline model") if baseline is not None else None
+    files = [f for split in splits for f in examples_io.split_files(ctx.component_id, examples, split, "eval examples")]
+    patterns = [examples_io.split_pattern(examples, split) for split in splits]
+    model_path = model_io.serving_dir(model, role="model")
+    baseline_path = model_io.serving_dir(baseline, role="baseline model") if baseline is not None else None
     schema = None
     if schema_artifact is not None:
-        from penstock.components.schema_io import load_schema
-
-        schema = load_schema(schema_artifact.uri)
+        schema = schema_io.load(schema_artifact.uri)
         available = {f.name for f in schema.feature} | {f.name for f in schema.sparse_feature}
         source = f"the schema ({schema_artifact.uri})"
     else:
-        available = sample_feature_names(patterns)
+        available = sample_feature_names(files)
         source = f"the {'/'.join(splits)} examples"
     preprocessed = preprocessing_outputs(ctx.component_id, config, model_path)
     if preprocessed:
@@ -86,7 +86,7 @@ def run(ctx: ExecutorContext) -> None:
     # -- verdict --------------------------------------------------------------------------------
     evaluation, blessing = ctx.output("evaluation"), ctx.output("blessing")
     summary = summarize_metrics(tfma.load_metrics(evaluation.uri))
-    write_json(os.path.join(evaluation.uri, METRICS_SUMMARY), summary)
+    filesystem.write_json(filesystem.join(evaluation.uri, METRICS_SUMMARY), summary)
     validation = tfma.load_validation_result(evaluation.uri)
     baseline_values = {
         (where, name): value for where, metrics in summary.get("baseline", {}).items() for name, value in metrics.items()
@@ -125,31 +125,20 @@ def run(ctx: ExecutorContext) -> None:
     (ctx.log.info if blessed else ctx.log.warning)("model %s %s", model.id, explanation)
 
 
-def split_patterns(component_id: str, examples: Artifact, splits: list[str]) -> list[str]:
-    patterns = []
-    for split in splits:
-        directory = examples.split_uri(split)
-        if not glob.glob(os.path.join(directory, "*")):
-            known = examples.split_names or sorted(
-                d.removeprefix("Split-") for d in os.listdir(examples.uri) if d.startswith("Split-")
-            )
-            raise InputDataError(
-                f"{component_id}: example split {split!r} has no data ({directory}); the examples have splits "
-                f"{', '.join(known) or '(none)'}; set example_splits accordingly"
-            )
-        patterns.append(os.path.join(directory, "*"))
-    return patterns
-
-
-def sample_feature_names(patterns: list[str], limit: int = 200) -> set[str]:
+def sample_feature_names(files: list[str], limit: int = 200) -> set[str]:
     """Feature names seen in the first examples (used when no schema is wired in)."""
     import tensorflow as tf
 
-    files = sorted(f for p in patterns for f in glob.glob(p))
+    from penstock.components.example_gen.tfrecords import iter_records
+
     names: set[str] = set()
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit):
-        example = tf.train.Example.FromString(record.numpy())
-        names.update(example.features.feature.keys())
+    seen = 0
+    for path in files:
+        for record in iter_records(path):
+            names.update(tf.train.Example.FromString(record).features.feature.keys())
+            seen += 1
+            if seen >= limit:
+                return names
     return names
 
 
@@ -162,8 +151,7 @@ def preprocessing_outputs(component_id: str, config: Any, model_path: str) -> se
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(model_path, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
+    saved_model.ParseFromString(filesystem.read_bytes(filesystem.join(model_path, "saved_model.pb")))
     signatures = saved_model.meta_graphs[0].signature_def
     outputs: set[str] = set()
     for name in names:
@@ -279,27 +267,14 @@ def record_blessing(
     blessing: Artifact, *, blessed: bool, model: Artifact, baseline: Artifact | None, explanation: str,
     failures: list[str], notes: list[str], summary: dict[str, Any],
 ) -> None:
-    blessing.set_property("blessed", int(blessed))
-    blessing.set_property("model_id", int(model.id or 0))
-    blessing.custom_properties["explanation"] = explanation
     if baseline is not None:
         blessing.custom_properties["baseline_model_id"] = int(baseline.id or 0)
-    write_json(os.path.join(blessing.uri, "blessing.json"), {
+    blessing_io.write(blessing, blessed=blessed, model_id=model.id, explanation=explanation, details={
         "blessed": blessed,
         "model_id": model.id,
-        "model_uri": model.uri,
         "baseline_model_id": baseline.id if baseline is not None else None,
         "failures": failures,
         "notes": notes,
         "explanation": explanation,
         "overall_metrics": summary.get("candidate", {}).get(OVERALL, {}),
     })
-    with open(os.path.join(blessing.uri, "explanation.txt"), "w", encoding="utf-8") as f:
-        f.write(explanation + "\n")
-    open(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), "w").close()
-
-
-def write_json(path: str, payload: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)

@@ -39,5 +39,6 @@ class ExampleValidator(Component):
         },
     )
     EXECUTOR = "penstock.components.example_validator_executor:run"
+    FILE_ACCESS = ("penstock",)
     HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"

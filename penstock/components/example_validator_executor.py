@@ -9,20 +9,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from penstock.components.schema_gen_executor import load_split_statistics
-from penstock.components.schema_io import load_schema
-from penstock.components.statistics_gen_executor import selected_splits
 from penstock.errors import PipelineDefinitionError, ValidationGateError
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import anomalies as anomalies_io
+from penstock.storage import examples as examples_io
+from penstock.storage import schema as schema_io
+from penstock.storage import statistics as statistics_io
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
-
-ANOMALIES_FILE = "SchemaDiff.pb"
-SUMMARY_FILE = "summary.txt"
 _DRIFT_KEYS = {"linf", "jsd"}
 _BOUND_KINDS = {"FLOAT_TYPE_SMALL_FLOAT", "FLOAT_TYPE_BIG_FLOAT", "INT_TYPE_SMALL_INT", "INT_TYPE_BIG_INT"}
 
@@ -46,8 +43,9 @@ def run(ctx: ExecutorContext) -> None:
     params = ctx.parameters
     statistics = ctx.input("statistics")
     baseline = ctx.optional_input("baseline_statistics")
-    schema = load_schema(ctx.input("schema").uri)
-    splits = selected_splits(ctx, statistics.split_names, "statistics artifact")
+    schema = schema_io.load(ctx.input("schema").uri)
+    splits = examples_io.select_splits(ctx.component_id, statistics.split_names, params.get("exclude_splits"),
+                                       "statistics artifact")
     drift = dict(params.get("drift_thresholds") or {})
     drift_schema = _with_drift_comparators(ctx, schema, drift) if drift else None
     baseline_split = params.get("drift_baseline_split") or "train"
@@ -59,21 +57,18 @@ def run(ctx: ExecutorContext) -> None:
     output = ctx.output("anomalies")
     found: list[Anomaly] = []
     for split in splits:
-        stats = load_split_statistics(statistics.split_uri(split), ctx.component_id)
+        stats = statistics_io.load(statistics, split, ctx.component_id)
         previous = None
         if drift_schema is not None:
             if baseline is not None and split in baseline.split_names:
-                previous = load_split_statistics(baseline.split_uri(split), f"{ctx.component_id} baseline")
+                previous = statistics_io.load(baseline, split, f"{ctx.component_id} baseline")
             elif baseline is None and split != baseline_split:
-                previous = load_split_statistics(statistics.split_uri(baseline_split), ctx.component_id)
+                previous = statistics_io.load(statistics, baseline_split, ctx.component_id)
         if previous is not None:
             anomalies = tfdv.validate_statistics(stats, drift_schema, previous_statistics=previous)
         else:
             anomalies = tfdv.validate_statistics(stats, schema)
-        directory = output.split_uri(split)
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, ANOMALIES_FILE), "wb") as f:
-            f.write(anomalies.SerializeToString())
+        anomalies_io.save(output, split, anomalies)
         found += _describe(split, anomalies)
 
     expected = dict(params.get("expected_anomalies") or {})
@@ -83,8 +78,7 @@ def run(ctx: ExecutorContext) -> None:
     gate_splits = set(params.get("gate_splits") or [])
     blocking = [a for a in found if not a.accepted and a.split in gate_splits]
     summary = _summary(ctx.component_id, splits, found, blocking)
-    with open(os.path.join(output.uri, SUMMARY_FILE), "w", encoding="utf-8") as f:
-        f.write(summary + "\n")
+    anomalies_io.save_summary(output, summary)
 
     output.split_names = splits
     span = statistics.get_property("span")
@@ -176,9 +170,3 @@ def _gate_message(component_id: str, blocking: list[Anomaly]) -> str:
     if any(a.kind in _BOUND_KINDS for a in blocking):
         lines.append("(Value bounds are inferred by SchemaGen(infer_value_bounds=True); set it to False to drop them.)")
     return "\n".join(lines)
-
-
-def load_anomalies_summary(anomalies_uri: str) -> Any:
-    """The readable summary an ExampleValidator wrote (for CLIs and notebooks)."""
-    with open(os.path.join(anomalies_uri, SUMMARY_FILE), encoding="utf-8") as f:
-        return f.read()

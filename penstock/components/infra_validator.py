@@ -37,6 +37,7 @@ class InfraValidator(Component):
         },
     )
     EXECUTOR = "penstock.components.infra_validator_executor:run"
+    FILE_ACCESS = ("penstock",)  # the model is served from a local copy
     HEAVY_MODULES = ("tensorflow",)
     VERSION = "1"
 

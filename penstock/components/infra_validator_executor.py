@@ -14,17 +14,17 @@ model that is not blessed is the InfraValidator doing its job, so the component 
 from __future__ import annotations
 
 import base64
-import glob
-import json
 import os
-import shutil
 import time
 from typing import Any
 
 import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
-from penstock.components.serving_model import serving_model_dir
 from penstock.errors import InputDataError
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import blessing as blessing_io
+from penstock.storage import examples as examples_io
+from penstock.storage import filesystem
+from penstock.storage import model as model_io
 
 SERVED_NAME = "candidate"
 MAX_PROBLEMS = 5
@@ -40,15 +40,15 @@ def run(ctx: ExecutorContext) -> None:
     signature = params.get("signature_name", "serving_default")
     tolerance = float(params.get("tolerance", 1e-6))
 
-    model_path = serving_model_dir(model)
-    records = read_examples(ctx.component_id, examples_artifact.split_uri(split), int(params.get("num_examples", 100)))
+    records = read_examples(ctx.component_id, examples_artifact, split, int(params.get("num_examples", 100)))
     batch_size = int(params.get("batch_size", 10))
     batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
 
     base_path = os.path.join(ctx.tmp_dir, "serving", SERVED_NAME)
-    os.makedirs(base_path, exist_ok=True)
-    # A copy, not a symlink: the server (like TF Serving) refuses versions resolving outside the base path.
-    shutil.copytree(model_path, os.path.join(base_path, "1"))
+    # A copy, not a symlink: the server (like TF Serving) refuses versions resolving outside the
+    # base path; and a local one, so the model loads the same from any store.
+    model_path = os.path.join(base_path, "1")
+    filesystem.copy_tree(model_io.serving_dir(model), model_path)
 
     report: dict[str, Any] = {"model_id": model.id, "examples": len(records), "requests": len(batches),
                               "signature_name": signature, "tolerance": tolerance}
@@ -76,25 +76,23 @@ def run(ctx: ExecutorContext) -> None:
         shown = problems[:MAX_PROBLEMS]
         more = f"\n- ... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
         explanation = "not blessed:\n" + "\n".join(f"- {p}" for p in shown) + more
-    blessing.set_property("blessed", int(blessed))
-    blessing.set_property("model_id", int(model.id or 0))
-    blessing.custom_properties["explanation"] = explanation
     report.update(blessed=blessed, problems=problems, explanation=explanation)
-    with open(os.path.join(blessing.uri, "infra_validation.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-    open(os.path.join(blessing.uri, "INFRA_BLESSED" if blessed else "INFRA_NOT_BLESSED"), "w").close()
+    blessing_io.write(blessing, blessed=blessed, model_id=model.id, explanation=explanation, details=report,
+                      infra=True, details_file="infra_validation.json")
     (ctx.log.info if blessed else ctx.log.warning)("model %s %s", model.id, explanation)
 
 
-def read_examples(component_id: str, split_dir: str, limit: int) -> list[bytes]:
-    import tensorflow as tf
+def read_examples(component_id: str, examples: Any, split: str, limit: int) -> list[bytes]:
+    from penstock.components.example_gen.tfrecords import iter_records
 
-    files = sorted(glob.glob(os.path.join(split_dir, "*")))
-    if not files:
-        raise InputDataError(f"{component_id}: no examples to replay: {split_dir} is empty or missing")
-    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)]
+    records: list[bytes] = []
+    for path in examples_io.split_files(component_id, examples, split, "examples to replay"):
+        for record in iter_records(path):
+            if len(records) >= limit:
+                return records
+            records.append(record)
     if not records:
-        raise InputDataError(f"{component_id}: {split_dir} holds no example")
+        raise InputDataError(f"{component_id}: split {split!r} of {examples.uri} holds no example to replay")
     return records
 
 

@@ -3,8 +3,9 @@
 Only a model whose ModelBlessing says blessed (and whose InfraBlessing does too, when one is
 wired) is pushed; anything else is recorded as "not pushed" with the reason. The destination is
 TF Serving's layout, ``<push_destination>/<model_name>/<version>/`` with integer versions, and a
-``models.config`` (model_config_list) for the whole destination. Each version appears with one
-rename, so a server polling the directory never loads a half-copied model.
+``models.config`` (model_config_list) for the whole destination, on a disk or an object store
+(``gs://``, ``s3://``). A server polling the destination never loads a half-copied model (see
+the executor).
 
 The destination is checked when the component is declared: a path that cannot be created or
 written fails the pipeline definition, before anything runs.
@@ -20,6 +21,7 @@ from penstock import settings
 from penstock.errors import PipelineDefinitionError
 from penstock.pipelines.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
 from penstock.pipelines.standard_artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
+from penstock.storage import filesystem
 
 # TF Serving model names end up in URLs (/v1/models/<name>) and directory names.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -49,11 +51,12 @@ class Pusher(Component):
     )
     EXECUTOR = "penstock.components.pusher_executor:run"
     VERSION = "1"
+    FILE_ACCESS = ("penstock",)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         destination = self.parameters["push_destination"] or settings.default_serving_dir()
-        self.parameters["push_destination"] = os.path.abspath(destination)
+        self.parameters["push_destination"] = filesystem.absolute(destination)
         problem = destination_problem(self.parameters["push_destination"])
         if problem:
             raise PipelineDefinitionError(f"{self.id}: push_destination {destination!r} {problem}")
@@ -71,7 +74,9 @@ class Pusher(Component):
 
 def destination_problem(path: str) -> str | None:
     """Why ``path`` cannot serve as a push destination (None if it can): it or its nearest
-    existing ancestor must be a writable directory."""
+    existing ancestor must be a writable directory. An object store is checked by writing."""
+    if filesystem.is_remote(path):
+        return None
     current = os.path.abspath(path)
     while not os.path.exists(current):
         parent = os.path.dirname(current)

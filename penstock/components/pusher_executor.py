@@ -1,36 +1,45 @@
-"""The Pusher's executor: gate on the blessings, then publish a new TF Serving version atomically.
+"""The Pusher's executor: gate on the blessings, then publish a new TF Serving version.
 
-Atomicity: the SavedModel is copied into ``<base>/<model_name>/.push-<random>`` (same directory,
-so the same filesystem) and renamed to ``<base>/<model_name>/<version>``. TF Serving only
-considers directories whose name is an integer, and a rename is atomic, so a polling server (or
-any reader) sees either no version or a complete one. Old versions leave the same way: renamed
-to a dot-name first, deleted after. A version number is claimed by the rename itself (renaming
-onto an existing non-empty directory fails), so two pushers racing on one destination never
-overwrite each other.
+A version must appear whole to a server polling the destination:
 
-``models.config`` (TF Serving's ``--model_config_file``, a text ModelServerConfig) is rewritten
-under a file lock and replaced with a rename as well.
+- On a disk, the SavedModel is copied into ``<base>/<model_name>/.push-<random>`` (same folder,
+  so the same filesystem), flushed, and renamed to ``<base>/<model_name>/<version>``. TF Serving
+  only considers folders whose name is an integer, and a rename is atomic. A version number is
+  claimed by the rename itself (renaming onto an existing non-empty folder fails), so two
+  pushers racing on one destination never overwrite each other.
+- On an object store, which cannot rename, the files are written in place with
+  ``saved_model.pb`` last: servers (TF Serving, ``penstock serve``) only load a version whose
+  ``saved_model.pb`` exists, and by then every variable and asset is there.
+
+Each version carries ``assets.extra/penstock_push.json`` (TF Serving ignores any other file in
+``assets.extra``) naming the model artifact it holds. A Pusher killed after copying and before
+its execution was recorded, then resumed, finds its own version there and records it (finishing
+it first if it was cut short) instead of pushing the same model again as a new version.
+
+``models.config`` (TF Serving's ``--model_config_file``, a text ModelServerConfig) is updated
+without locks, which object stores do not have: read, merge this model's entry, write the whole
+file at once, read back, and merge again if a concurrent pusher's write replaced ours.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
-import json
 import os
+import random
 import secrets
-import shutil
 import time
-from collections.abc import Iterator
+from typing import Any
 
 from penstock.components.pusher import destination_problem
-from penstock.components.serving_model import serving_model_dir
-from penstock.errors import InputDataError, PipelineDefinitionError
+from penstock.errors import InputDataError, PipelineDefinitionError, StorageError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import filesystem, layout
+from penstock.storage import model as model_io
 
 MODELS_CONFIG = "models.config"
+PUSH_RECORD = "assets.extra/penstock_push.json"
+SAVED_MODEL_FILE = "saved_model.pb"
+_CONFIG_ATTEMPTS = 8
 
 
 def run(ctx: ExecutorContext) -> None:
@@ -52,18 +61,26 @@ def run(ctx: ExecutorContext) -> None:
                 f"but the model input is {model.id}; wire the same Trainer output into both components"
             )
 
+    record_path = filesystem.join(pushed.uri, layout.PUSH_RECORD_FILE)
     reason = refusal_reason(model, blessing, infra)
     if reason is not None:
         pushed.set_property("pushed", 0)
         pushed.custom_properties["reason"] = reason
-        _write_json(os.path.join(pushed.uri, "push.json"), {"pushed": False, "model_id": model.id, "reason": reason})
+        filesystem.write_json(record_path, {"pushed": False, "model_id": model.id, "reason": reason})
         ctx.log.warning("model %s not pushed: %s", model.id, reason)
         return
 
-    source = serving_model_dir(model)
-
-    model_dir = os.path.join(base, model_name)
-    version, version_dir = push_version(source, model_dir)
+    source = model_io.serving_dir(model)
+    model_dir = filesystem.join(base, model_name)
+    identity = {"model_id": model.id, "model_uri": model.uri, "pipeline": ctx.pipeline_name, "run_id": ctx.run_id}
+    version = pushed_before(model_dir, identity)
+    if version is not None:
+        ctx.log.info("model %s is already version %d of %s (an earlier attempt pushed it)", model.id, version, model_name)
+        version_dir = filesystem.join(model_dir, str(version))
+        if not filesystem.exists(filesystem.join(version_dir, SAVED_MODEL_FILE)):  # cut short: finish it
+            _copy_version(source, version_dir, identity)
+    else:
+        version, version_dir = push_version(source, model_dir, identity)
     removed = prune_versions(model_dir, keep) if keep else []
     update_models_config(base, model_name, model_dir)
 
@@ -71,11 +88,10 @@ def run(ctx: ExecutorContext) -> None:
     pushed.set_property("pushed_version", version)
     pushed.custom_properties["pushed_destination"] = version_dir
     pushed.custom_properties["model_name"] = model_name
-    _write_json(
-        os.path.join(pushed.uri, "push.json"),
-        {"pushed": True, "model_id": model.id, "model_name": model_name, "version": version,
-         "destination": version_dir, "removed_versions": removed, "pushed_at_ms": int(time.time() * 1000)},
-    )
+    filesystem.write_json(record_path, {
+        "pushed": True, "model_id": model.id, "model_name": model_name, "version": version,
+        "destination": version_dir, "removed_versions": removed, "pushed_at_ms": int(time.time() * 1000),
+    })
     ctx.log.info("pushed model %s as %s version %d (%s)", model.id, model_name, version, version_dir)
 
 
@@ -91,22 +107,52 @@ def refusal_reason(model: Artifact, blessing: Artifact, infra: Artifact | None) 
 
 
 def existing_versions(model_dir: str) -> list[int]:
-    """Integer version directories under ``model_dir``, ascending (what TF Serving would see)."""
-    try:
-        names = os.listdir(model_dir)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(model_dir, n)))
+    """Integer version folders under ``model_dir``, ascending (what TF Serving would see)."""
+    names = filesystem.list_names(model_dir)
+    if not filesystem.is_remote(model_dir):
+        names = [n for n in names if os.path.isdir(os.path.join(model_dir, n))]
+    return sorted(int(n) for n in names if n.isdigit())
 
 
-def push_version(source: str, model_dir: str) -> tuple[int, str]:
-    """Copy ``source`` next to the versions, then claim ``max + 1`` with one rename; retry with the
-    next number if another pusher took it first."""
+def pushed_before(model_dir: str, identity: dict[str, Any]) -> int | None:
+    """The version already holding this model (from an attempt whose record was lost), if any."""
+    for version in reversed(existing_versions(model_dir)):
+        try:
+            record = filesystem.read_json(filesystem.join(model_dir, str(version), PUSH_RECORD))
+        except (OSError, ValueError, StorageError):
+            continue
+        if record.get("model_uri") == identity["model_uri"] and record.get("model_id") == identity["model_id"]:
+            return version
+    return None
+
+
+def push_version(source: str, model_dir: str, identity: dict[str, Any]) -> tuple[int, str]:
+    """Publish ``source`` as version ``max + 1`` of ``model_dir``."""
+    if filesystem.is_remote(model_dir):
+        version = (existing_versions(model_dir) or [0])[-1] + 1
+        target = filesystem.join(model_dir, str(version))
+        _copy_version(source, target, identity)
+        return version, target
+    return _push_local(source, model_dir, identity)
+
+
+def _copy_version(source: str, target: str, identity: dict[str, Any]) -> None:
+    """Everything but ``saved_model.pb``, then the push record, then ``saved_model.pb``."""
+    filesystem.copy_tree(source, target, last=(SAVED_MODEL_FILE,), before_last=lambda: filesystem.write_json(
+        filesystem.join(target, PUSH_RECORD), identity))
+
+
+def _push_local(source: str, model_dir: str, identity: dict[str, Any]) -> tuple[int, str]:
+    """Copy next to the versions, then claim ``max + 1`` with one rename; retry with the next
+    number if another pusher took it first."""
+    import errno
+
     os.makedirs(model_dir, exist_ok=True)
     staging = os.path.join(model_dir, f".push-{secrets.token_hex(6)}")
     try:
-        shutil.copytree(source, staging)
-        os.makedirs(os.path.join(staging, "assets"), exist_ok=True)  # TF Serving layout has assets/ even when empty
+        filesystem.copy_tree(source, staging)
+        filesystem.write_json(os.path.join(staging, PUSH_RECORD), identity)
+        os.makedirs(os.path.join(staging, "assets"), exist_ok=True)  # TF Serving's layout has assets/ even when empty
         _fsync_tree(staging)
         version = (existing_versions(model_dir) or [0])[-1] + 1
         while True:
@@ -121,64 +167,66 @@ def push_version(source: str, model_dir: str) -> tuple[int, str]:
                         raise
             version += 1
     finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
+        filesystem.delete(staging)
 
 
 def prune_versions(model_dir: str, keep: int) -> list[int]:
-    """Remove all but the newest ``keep`` versions; each leaves with a rename first, so a reader
-    never sees a half-deleted version."""
+    """Remove all but the newest ``keep`` versions. On a disk each leaves with a rename first, so
+    a reader never sees a half-deleted version; on an object store ``saved_model.pb`` goes first,
+    after which no server loads it."""
     removed = []
     for version in existing_versions(model_dir)[:-keep]:
-        doomed = os.path.join(model_dir, f".delete-{version}-{secrets.token_hex(4)}")
-        try:
-            os.rename(os.path.join(model_dir, str(version)), doomed)
-        except FileNotFoundError:  # a concurrent pusher pruned it already
-            continue
-        shutil.rmtree(doomed, ignore_errors=True)
+        folder = filesystem.join(model_dir, str(version))
+        if filesystem.is_remote(model_dir):
+            filesystem.delete(filesystem.join(folder, SAVED_MODEL_FILE))
+            filesystem.delete(folder)
+        else:
+            doomed = os.path.join(model_dir, f".delete-{version}-{secrets.token_hex(4)}")
+            try:
+                os.rename(folder, doomed)
+            except FileNotFoundError:  # a concurrent pusher pruned it already
+                continue
+            filesystem.delete(doomed)
         removed.append(version)
     return removed
 
 
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def update_models_config(base: str, model_name: str, model_dir: str) -> str:
     """Add or update ``model_name`` in ``<base>/models.config`` (other models are kept)."""
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    path = os.path.join(base, MODELS_CONFIG)
-    with _locked(os.path.join(base, f".{MODELS_CONFIG}.lock")):
-        config = model_server_config_pb2.ModelServerConfig()
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            try:
-                text_format.Parse(text, config)
-            except text_format.ParseError as e:
-                raise InputDataError(
-                    f"{path} is not a valid TF Serving model config (ModelServerConfig text proto): {e}"
-                ) from None
+    path = filesystem.join(base, MODELS_CONFIG)
+    wanted = filesystem.absolute(model_dir)
+    for attempt in range(_CONFIG_ATTEMPTS):
+        config = _read_models_config(path)
         entries = config.model_config_list.config
         entry = next((c for c in entries if c.name == model_name), None)
+        if entry is not None and entry.base_path == wanted and entry.model_platform == "tensorflow" and attempt:
+            return path  # our entry survived every concurrent write
         if entry is None:
             entry = entries.add()
             entry.name = model_name
-        entry.base_path = os.path.abspath(model_dir)
+        entry.base_path = wanted
         entry.model_platform = "tensorflow"
-        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text_format.MessageToString(config))
-        os.replace(tmp, path)
-    return path
+        from google.protobuf import text_format
+
+        filesystem.write_text(path, text_format.MessageToString(config))
+        time.sleep(random.uniform(0, 0.05) * attempt)  # spread writers that keep colliding
+    raise StorageError(f"{path}: could not add model {model_name!r}: other writers kept replacing the file")
+
+
+def _read_models_config(path: str) -> Any:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text = filesystem.read_text(path)
+    except FileNotFoundError:
+        return config
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise InputDataError(f"{path} is not a valid TF Serving model config (ModelServerConfig text proto): {e}") from None
+    return config
 
 
 def _fsync_tree(root: str) -> None:
@@ -190,9 +238,3 @@ def _fsync_tree(root: str) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def _write_json(path: str, payload: dict[str, object]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)

@@ -27,6 +27,7 @@ class SchemaGen(Component):
         },
     )
     EXECUTOR = "penstock.components.schema_gen_executor:run_schema_gen"
+    FILE_ACCESS = ("penstock",)
     HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"
 
@@ -39,6 +40,7 @@ class ImportSchemaGen(Component):
         parameters={"schema_file": Parameter(str, description="path to a schema.pbtxt")},
     )
     EXECUTOR = "penstock.components.schema_gen_executor:run_import_schema_gen"
+    FILE_ACCESS = ("penstock",)
     HEAVY_MODULES = ("tensorflow_data_validation",)
     VERSION = "1"
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from penstock.components.schema_io import load_schema, write_schema
-from penstock.components.statistics_gen_executor import STATS_FILE
-from penstock.errors import InputDataError, PipelineDefinitionError
+from penstock.errors import PipelineDefinitionError
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import filesystem
+from penstock.storage import schema as schema_io
+from penstock.storage import statistics as statistics_io
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-
-
-def load_split_statistics(uri_of_split: str, what: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    import tensorflow_data_validation as tfdv
-
-    path = os.path.join(uri_of_split, STATS_FILE)
-    if not os.path.isfile(path):
-        raise InputDataError(f"{what}: statistics file {path} does not exist")
-    return tfdv.load_stats_binary(path)
 
 
 def run_schema_gen(ctx: ExecutorContext) -> None:
@@ -36,7 +27,7 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     schema = None
     all_stats = []
     for split in splits:
-        stats = load_split_statistics(statistics.split_uri(split), ctx.component_id)
+        stats = statistics_io.load(statistics, split, ctx.component_id)
         if schema is None:
             schema = tfdv.infer_schema(
                 stats,
@@ -49,7 +40,7 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     assert schema is not None
     if ctx.parameters.get("infer_value_bounds", True):
         add_value_bounds(schema, all_stats)
-    write_schema(schema, ctx.output("schema").uri)
+    schema_io.save(ctx.output("schema").uri, schema)
     ctx.output("schema").custom_properties["num_features"] = len(schema.feature)
 
 
@@ -81,6 +72,6 @@ def add_value_bounds(schema: schema_pb2.Schema, stats_list: list[statistics_pb2.
 
 def run_import_schema_gen(ctx: ExecutorContext) -> None:
     path = ctx.parameters["schema_file"]
-    schema = load_schema(path)  # validates: a broken file fails here, naming the file
-    write_schema(schema, ctx.output("schema").uri)
-    ctx.output("schema").custom_properties["source"] = os.path.abspath(path)
+    schema = schema_io.load(path)  # validates: a broken file fails here, naming the file
+    schema_io.save(ctx.output("schema").uri, schema)
+    ctx.output("schema").custom_properties["source"] = filesystem.absolute(path)

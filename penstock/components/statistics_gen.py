@@ -25,4 +25,5 @@ class StatisticsGen(Component):
     EXECUTOR = "penstock.components.statistics_gen_executor:run"
     HEAVY_MODULES = ("tensorflow_data_validation",)
     USES_BEAM = True
+    FILE_ACCESS = ("penstock", "beam")
     VERSION = "1"

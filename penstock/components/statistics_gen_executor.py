@@ -12,40 +12,29 @@ pipeline, which decodes (and samples) files with the same code (``statistics_gen
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from penstock.components._beam import make_pipeline, uses_local_engine
 from penstock.errors import ExecutionError, InputDataError, PipelineDefinitionError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
-
-STATS_FILE = "FeatureStats.pb"
-
-
-def selected_splits(ctx: ExecutorContext, split_names: list[str], what: str) -> list[str]:
-    exclude = list(ctx.parameters.get("exclude_splits") or [])
-    unknown = [s for s in exclude if s not in split_names]
-    if unknown:
-        raise PipelineDefinitionError(
-            f"{ctx.component_id}: exclude_splits names {unknown}, but the {what} has splits {split_names}"
-        )
-    return [s for s in split_names if s not in exclude]
+from penstock.storage import examples as examples_io
+from penstock.storage import schema as schema_io
+from penstock.storage import statistics as statistics_io
 
 
 def run(ctx: ExecutorContext) -> None:
     import tensorflow_data_validation as tfdv
 
-    from penstock.components.schema_io import load_schema
-
     examples = ctx.input("examples")
     schema_artifact = ctx.optional_input("schema")
-    splits = selected_splits(ctx, examples.split_names, "Examples artifact")
+    splits = examples_io.select_splits(ctx.component_id, examples_io.split_names(examples),
+                                       ctx.parameters.get("exclude_splits"), "Examples artifact")
     if not splits:
         raise InputDataError(f"{ctx.component_id}: the Examples artifact {examples.uri} has no split to compute statistics for")
     options = tfdv.StatsOptions()
     if schema_artifact is not None:
-        options.schema = load_schema(schema_artifact.uri)
+        options.schema = schema_io.load(schema_artifact.uri)
     sample_rate = ctx.parameters.get("sample_rate")
     if sample_rate is not None and not 0 < float(sample_rate) <= 1:
         raise PipelineDefinitionError(f"{ctx.component_id}: sample_rate must be in (0, 1], got {sample_rate!r}")
@@ -53,13 +42,7 @@ def run(ctx: ExecutorContext) -> None:
     # record batches, which for a small split means all or nothing.
 
     output = ctx.output("statistics")
-    sources: dict[str, list[str]] = {}  # split -> its files
-    for split in splits:
-        source_dir = examples.split_uri(split)
-        if not os.path.isdir(source_dir) or not os.listdir(source_dir):
-            raise InputDataError(f"{ctx.component_id}: split {split!r} of {examples.uri} holds no files ({source_dir})")
-        sources[split] = sorted(os.path.join(source_dir, f) for f in os.listdir(source_dir))
-        os.makedirs(output.split_uri(split), exist_ok=True)
+    sources = {split: examples_io.split_files(ctx.component_id, examples, split) for split in splits}
     if uses_local_engine(ctx.beam_pipeline_args):
         _statistics_in_process(sources, options, output, sample_rate)
     else:
@@ -67,7 +50,7 @@ def run(ctx: ExecutorContext) -> None:
 
     counts = {}
     for split in splits:
-        stats = tfdv.load_stats_binary(os.path.join(output.split_uri(split), STATS_FILE))
+        stats = statistics_io.load(output, split, ctx.component_id)
         counts[split] = int(stats.datasets[0].num_examples) if stats.datasets else 0
     output.split_names = splits
     span = examples.get_property("span")
@@ -83,6 +66,7 @@ def _statistics_in_process(sources: dict[str, list[str]], options: Any, output: 
     from penstock.components._parallel import ordered_map
     from penstock.components.example_gen.tfrecords import RecordSpans, iter_record_spans
     from penstock.components.statistics_gen_beam_fns import block_seed, decode_block
+    from penstock.storage import filesystem
 
     generators = stats_impl.get_generators(options, in_memory=True)
 
@@ -101,10 +85,8 @@ def _statistics_in_process(sources: dict[str, list[str]], options: Any, output: 
                 generator.merge_accumulators([total, part]) for generator, total, part in zip(generators, merged, partial)
             ]
         if merged is None:
-            raise InputDataError(f"split {split!r} ({os.path.dirname(files[0])}) holds no examples")
-        stats = stats_impl.extract_statistics_output(merged, generators)
-        with open(os.path.join(output.split_uri(split), STATS_FILE), "wb") as f:
-            f.write(stats.SerializeToString())
+            raise InputDataError(f"split {split!r} ({filesystem.dirname(files[0])}) holds no examples")
+        statistics_io.save(output, split, stats_impl.extract_statistics_output(merged, generators))
 
 
 def _statistics_with_beam(
@@ -117,14 +99,13 @@ def _statistics_with_beam(
 
     pipeline = make_pipeline(ctx.beam_pipeline_args)
     for split, files in sources.items():
-        target_dir = output.split_uri(split)
         _ = (
             pipeline
             | f"Files[{split}]" >> beam.Create(files)
             | f"Spread[{split}]" >> beam.Reshuffle()
             | f"Decode[{split}]" >> beam.ParDo(DecodeExamplesFile(sample_rate))
             | f"Stats[{split}]" >> tfdv.GenerateStatistics(options)
-            | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(os.path.join(target_dir, STATS_FILE))
+            | f"Write[{split}]" >> tfdv.WriteStatisticsToBinaryFile(statistics_io.path(output.uri, split))
         )
     try:
         pipeline.run().wait_until_finish()

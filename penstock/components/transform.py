@@ -59,6 +59,7 @@ class Transform(Component):
     EXECUTOR = "penstock.components.transform_executor:run"
     HEAVY_MODULES = ("tensorflow_transform", "tensorflow_transform.beam")
     USES_BEAM = True
+    FILE_ACCESS = ("penstock", "beam", "tensorflow")
     VERSION = "1"
 
     def __init__(self, **kwargs: Any) -> None:

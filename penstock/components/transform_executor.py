@@ -17,48 +17,18 @@ from typing import Any
 
 import penstock._env  # first: Keras 2 mode before TensorFlow is imported
 from penstock.components._user_fn import resolve_user_function
-from penstock.errors import ExecutionError, InputDataError, UserCodeError
+from penstock.errors import ExecutionError, UserCodeError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
 from penstock.pipelines.user_code import describe_user_exception, is_user_file
+from penstock.storage import examples as examples_io
+from penstock.storage import filesystem, layout
+from penstock.storage import schema as schema_io
 
 RAW_RECORD_COLUMN = "__penstock_raw_record__"
-SKEW_SAMPLE_DIR = "penstock_skew_sample"
-SKEW_SAMPLE_FILE = "pairs.tfrecord.gz"
 PRE_TRANSFORM_STATS_DIR = "pre_transform_stats"
 POST_TRANSFORM_STATS_DIR = "post_transform_stats"
 _TELEMETRY = ["penstock", "Transform"]
-
-
-def load_schema(schema_artifact: Artifact) -> Any:
-    """The tensorflow_metadata Schema in ``<uri>/schema.pbtxt``."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    path = os.path.join(schema_artifact.uri, "schema.pbtxt")
-    if not os.path.isfile(path):
-        raise InputDataError(f"schema file {path} does not exist (the Schema artifact must hold schema.pbtxt)")
-    schema = schema_pb2.Schema()
-    with open(path, encoding="utf-8") as f:
-        try:
-            text_format.Parse(f.read(), schema)
-        except text_format.ParseError as e:
-            raise InputDataError(f"schema file {path} is not a valid text-format Schema: {e}") from None
-    return schema
-
-
-def split_names_of(examples: Artifact) -> list[str]:
-    """Split names from the artifact's property, else from its ``Split-*`` directories."""
-    names = examples.split_names
-    if names:
-        return names
-    if os.path.isdir(examples.uri):
-        return sorted(d[len("Split-"):] for d in os.listdir(examples.uri) if d.startswith("Split-"))
-    return []
-
-
-def split_pattern(examples: Artifact, split: str) -> str:
-    return os.path.join(examples.split_uri(split), "*")
 
 
 class _StrictFeatures(dict[str, Any]):
@@ -190,7 +160,7 @@ def run(ctx: ExecutorContext) -> None:
     from tensorflow_transform.tf_metadata import dataset_metadata
     from tfx_bsl.public import tfxio
 
-    from penstock.components._beam import make_pipeline
+    from penstock.components._beam import make_pipeline, workers_share_local_disk
 
     penstock._env.skip_autograph_for_libraries()
     params = ctx.parameters
@@ -198,28 +168,24 @@ def run(ctx: ExecutorContext) -> None:
     if not all_examples:
         raise ExecutionError(ctx.component_id, "input 'examples' resolved to no artifact")
     examples = all_examples[-1]
-    schema = load_schema(ctx.input("schema"))
+    schema = schema_io.load(ctx.input("schema").uri)
     user_fn, where = resolve_user_function(ctx.component_id, params, "preprocessing_fn", "preprocessing_fn")
     where = f"{ctx.component_id}: {where}"
     preprocessing_fn = _checked(user_fn, where)
 
-    splits = split_names_of(examples)
+    splits = examples_io.split_names(examples)
     analyze_splits = list(params.get("analyze_splits") or ["train"])
     transform_splits = list(params.get("transform_splits") or splits)
     for split in analyze_splits + transform_splits:
         for artifact in all_examples if split in analyze_splits else [examples]:
-            if split not in split_names_of(artifact) or not os.path.isdir(artifact.split_uri(split)):
-                raise InputDataError(
-                    f"{ctx.component_id}: split {split!r} not found in examples {artifact.uri} "
-                    f"(splits: {split_names_of(artifact) or 'none'})"
-                )
+            examples_io.split_files(ctx.component_id, artifact, split)  # the split exists and holds files
     sample_split = next((s for s in ("eval", "test", "valid", "validation") if s in transform_splits), None)
     if sample_split is None:
         sample_split = next((s for s in transform_splits if s not in analyze_splits), None)
 
     def make_tfxio(artifact: Artifact, split: str, raw_column: bool = False) -> Any:
         return tfxio.TFExampleRecord(
-            file_pattern=split_pattern(artifact, split),
+            file_pattern=examples_io.split_pattern(artifact, split),
             schema=schema,
             raw_record_column_name=RAW_RECORD_COLUMN if raw_column else None,
             telemetry_descriptors=_TELEMETRY,
@@ -228,9 +194,11 @@ def run(ctx: ExecutorContext) -> None:
     source_tfxio = make_tfxio(examples, analyze_splits[0])
     adapter_config = source_tfxio.TensorAdapterConfig()
     type_specs = tfxio.TensorAdapter(adapter_config).OriginalTypeSpecs()
-    tft_tmp = os.path.join(ctx.tmp_dir, "tft")
-    os.makedirs(tft_tmp, exist_ok=True)
-    check_preprocessing_fn(preprocessing_fn, where, type_specs, tft_tmp)
+    check_preprocessing_fn(preprocessing_fn, where, type_specs, os.path.join(ctx.tmp_dir, "trace"))
+    # tf.Transform's scratch space: its workers write analyzer results there and read them back.
+    local_workers = workers_share_local_disk(ctx.beam_pipeline_args) or not ctx.temp_uri
+    tft_tmp = os.path.join(ctx.tmp_dir, "tft") if local_workers else filesystem.join(ctx.temp_uri, "tft")
+    filesystem.makedirs(tft_tmp)
 
     graph_uri = ctx.output("transform_graph").uri
     transformed = ctx.output("transformed_examples")
@@ -242,8 +210,9 @@ def run(ctx: ExecutorContext) -> None:
 
     analysis_keys = [(a, s, _dataset_key(a, s)) for a in all_examples for s in analyze_splits]
     cached_keys = set()
-    if cache_in is not None and os.path.isdir(cache_in.uri):
-        cached_keys = {k for _, _, k in analysis_keys if os.path.isdir(os.path.join(cache_in.uri, k.key))}
+    if cache_in is not None and filesystem.is_dir(cache_in.uri):
+        present = set(filesystem.list_names(cache_in.uri))
+        cached_keys = {k for _, _, k in analysis_keys if k.key in present}
     ctx.log.info("Transform: analyzing %s (%d cached), transforming %s",
                  [k.key for _, _, k in analysis_keys], len(cached_keys), transform_splits)
 
@@ -266,13 +235,13 @@ def run(ctx: ExecutorContext) -> None:
                 _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_uri)
                 # WriteTransformFn leaves out the raw schema; TFTransformOutput.raw_* need it.
                 _ = raw_metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
-                    os.path.join(graph_uri, "metadata"), pipeline)
+                    filesystem.join(graph_uri, "metadata"), pipeline)
                 _ = output_cache | "WriteCache" >> analyzer_cache.WriteAnalysisCacheToFS(
                     pipeline, cache_out.uri)
 
                 if compute_statistics:
                     _statistics(pipeline, schema, analysis_data[analysis_keys[0][2]],
-                                os.path.join(graph_uri, PRE_TRANSFORM_STATS_DIR), "Pre")
+                                filesystem.join(graph_uri, PRE_TRANSFORM_STATS_DIR), "Pre")
 
                 for split in transform_splits:
                     with_raw = split == sample_split and sample_rows > 0
@@ -287,7 +256,7 @@ def run(ctx: ExecutorContext) -> None:
                         result
                         | f"Encode[{split}]" >> beam.FlatMap(_encode_transformed)
                         | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                            os.path.join(out_dir, "transformed_examples"), file_name_suffix=".gz",
+                            filesystem.join(out_dir, "transformed_examples"), file_name_suffix=".gz",
                             compression_type=beam.io.filesystem.CompressionTypes.GZIP)
                     )
                     if with_raw:
@@ -298,14 +267,14 @@ def run(ctx: ExecutorContext) -> None:
                             | "FlattenSample" >> beam.FlatMap(lambda rows: rows)
                             | "EncodePairs" >> beam.Map(_pair_to_example)
                             | "WriteSample" >> beam.io.WriteToTFRecord(
-                                os.path.join(graph_uri, SKEW_SAMPLE_DIR, SKEW_SAMPLE_FILE),
+                                filesystem.join(graph_uri, layout.SKEW_SAMPLE_DIR, layout.SKEW_SAMPLE_FILE),
                                 num_shards=1, shard_name_template="",
                                 compression_type=beam.io.filesystem.CompressionTypes.GZIP)
                         )
                     if compute_statistics and split in analyze_splits:
                         post = result | f"PostBatches[{split}]" >> beam.Map(_record_batch_only)
                         _statistics(pipeline, None, post,
-                                    os.path.join(graph_uri, POST_TRANSFORM_STATS_DIR), "Post")
+                                    filesystem.join(graph_uri, POST_TRANSFORM_STATS_DIR), "Post")
                         compute_statistics = False  # one split is enough, as in TFX
     except (UserCodeError, ExecutionError):
         raise
@@ -316,7 +285,7 @@ def run(ctx: ExecutorContext) -> None:
         raise ExecutionError(ctx.component_id, f"tf.Transform pipeline failed: {described}") from e
 
     for split in transform_splits:
-        os.makedirs(transformed.split_uri(split), exist_ok=True)
+        filesystem.makedirs(transformed.split_uri(split))
     transformed.split_names = transform_splits
     for name in ("span", "version"):
         value = examples.get_property(name)
@@ -338,5 +307,5 @@ def _statistics(pipeline: Any, schema: Any, record_batches: Any, out_dir: str, l
     _ = (
         record_batches
         | f"{label}Stats" >> tfdv.GenerateStatistics(options)
-        | f"{label}WriteStats" >> tfdv.WriteStatisticsToBinaryFile(os.path.join(out_dir, "FeatureStats.pb"))
+        | f"{label}WriteStats" >> tfdv.WriteStatisticsToBinaryFile(filesystem.join(out_dir, layout.STATISTICS_FILE))
     )

@@ -1,24 +1,25 @@
 """Executes one pipeline node inside a run: resolve, consult the cache, run, publish, record.
 
 Shared by every orchestrator: the local runner calls it from worker threads, the Kubeflow and
-Airflow tasks call it through ``python -m penstock run-node``. Output files are written to a
-staging directory and renamed into place only after the executor returned; the artifacts are
-recorded in ML Metadata, LIVE, in the same transaction that completes the execution. A process
-killed mid-write therefore leaves a RUNNING execution and no artifact at all.
+Airflow tasks call it through ``python -m penstock run-node``. Each execution writes its outputs
+under prefixes of its own on the pipeline root (``penstock.storage.staging``: on a disk or an
+object store alike, nothing is renamed); the artifacts are recorded in ML Metadata, LIVE, in the
+same transaction that completes the execution, which is the commit point. A process killed
+mid-write therefore leaves a RUNNING execution, files no LIVE artifact points at (removed by
+``--resume`` and ``penstock gc``) and no artifact at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from penstock.errors import ExecutionError, PenstockError, ValidationGateError
+from penstock.components._beam import runner_name, workers_share_local_disk
+from penstock.errors import ExecutionError, PenstockError, StorageError, ValidationGateError
 from penstock.metadata.store import ExecutionRecord, MetadataStore, now_ms
 from penstock.pipelines.artifact import Artifact, ArtifactState
 from penstock.pipelines.cache import CacheKey
@@ -27,6 +28,7 @@ from penstock.pipelines.context import ExecutorContext
 from penstock.pipelines.pipeline import Pipeline
 from penstock.pipelines.resolver import Resolver
 from penstock.pipelines.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
+from penstock.storage import filesystem, staging
 
 COMPLETE, CACHED, FAILED, SKIPPED, REUSED = "COMPLETE", "CACHED", "FAILED", "SKIPPED", "REUSED"
 SUCCEEDED = (COMPLETE, CACHED, REUSED)
@@ -152,7 +154,7 @@ class NodeExecutor:
             _, outputs = self.store.execution_artifacts(record.id)
             flat = {k: v[0] for k, v in outputs.items() if v}
             usable = set(flat) == set(node.SPEC.outputs) and all(
-                a.state is ArtifactState.LIVE and os.path.exists(a.uri) for a in flat.values()
+                a.state is ArtifactState.LIVE and filesystem.exists(a.uri) for a in flat.values()
             )
             if usable:
                 return record.id, flat
@@ -240,48 +242,53 @@ class NodeExecutor:
             pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
             type_name=node.type_name, state="RUNNING", inputs=inputs, outputs={}, properties=props,
         )
-        root = self.pipeline.pipeline_root
-        staging_root = os.path.join(root, ".staging", str(execution_id))
-        tmp_dir = os.path.join(root, ".tmp", str(execution_id))
-        outputs: dict[str, Artifact] = {}
-        for key, spec in node.SPEC.outputs.items():
-            artifact = spec.type()
-            artifact.uri = os.path.join(staging_root, key)
-            os.makedirs(artifact.uri, exist_ok=True)
-            outputs[key] = artifact
-        os.makedirs(tmp_dir, exist_ok=True)
-        ctx = ExecutorContext(
-            pipeline_name=self.pipeline.name, run_id=self.run_id, component_id=node.id,
-            execution_id=execution_id, inputs=inputs, outputs=outputs, parameters=dict(node.parameters),
-            beam_pipeline_args=self.beam_args(node), tmp_dir=tmp_dir, pipeline_root=root,
-            metadata_config=self.pipeline.metadata,
-        )
+        beam_args = self.beam_args(node)
+        try:
+            files = staging.prepare(
+                component_id=node.id, output_types={k: spec.type for k, spec in node.SPEC.outputs.items()},
+                inputs=inputs, file_access=node.FILE_ACCESS, execution_id=execution_id,
+                pipeline_root=self.pipeline.pipeline_root,
+                workers_share_disk=not node.USES_BEAM or workers_share_local_disk(beam_args),
+                runner=runner_name(beam_args),
+            )
+        except PenstockError as e:  # nothing was written: a wrong root or runner is a user mistake
+            return self._finish_failed(node, execution_id, props, str(e), retryable=False)
+        except Exception as e:  # a store that cannot be reached right now: worth another attempt
+            return self._finish_failed(node, execution_id, props, f"storage: {type(e).__name__}: {e}", retryable=True)
+
         error: str | None = None
         user_error = False
         gate: ValidationGateError | None = None
         try:
-            node.executor_fn()(ctx)
-        except ValidationGateError as e:
-            gate = e
+            ctx = ExecutorContext(
+                pipeline_name=self.pipeline.name, run_id=self.run_id, component_id=node.id,
+                execution_id=execution_id, inputs=files.executor_inputs(inputs), outputs=files.executor_outputs(),
+                parameters=dict(node.parameters), beam_pipeline_args=beam_args, tmp_dir=files.scratch,
+                pipeline_root=self.pipeline.pipeline_root, metadata_config=self.pipeline.metadata,
+                temp_uri=files.temp_uri,
+            )
+            try:
+                node.executor_fn()(ctx)
+            except ValidationGateError as e:  # the outputs (the anomalies) are kept and recorded
+                gate = e
+            files.publish()
         except PenstockError as e:
-            error, user_error = str(e), not isinstance(e, ExecutionError)
+            error, user_error = str(e), not isinstance(e, (ExecutionError, StorageError))
             props["traceback"] = traceback.format_exc()[-8000:]
         except Exception as e:
             error = describe_user_exception(e)
             props["traceback"] = traceback.format_exc()[-8000:]
         finally:
-            _remove_tree(tmp_dir)
+            files.cleanup()
+        props.update(files.properties())
 
         if error is not None:
-            shutil.rmtree(staging_root, ignore_errors=True)
-            self.store.finish_execution(
-                execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-                state=FAILED, outputs={}, properties={**props, "error": error},
-            )
-            return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error, retryable=not user_error)
+            files.discard()
+            return self._finish_failed(node, execution_id, props, error, retryable=not user_error)
 
-        self._publish(node, execution_id, outputs)
-        _remove_tree(staging_root)
+        outputs = files.outputs
+        for artifact in outputs.values():
+            artifact.state = ArtifactState.LIVE
         state = FAILED if gate is not None else COMPLETE
         final_props = {**props, "error": str(gate)} if gate is not None else props
         self.store.finish_execution(
@@ -293,24 +300,13 @@ class NodeExecutor:
             return NodeOutcome(node.id, FAILED, published, execution_id, error=str(gate))
         return NodeOutcome(node.id, COMPLETE, published, execution_id)
 
-    def _publish(self, node: Component, execution_id: int, outputs: dict[str, Artifact]) -> None:
-        """Move each output from staging to its final uri with one rename: readers of the final
-        location see nothing or everything."""
-        for key, artifact in outputs.items():
-            final = os.path.join(self.pipeline.pipeline_root, node.id, key, str(execution_id))
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            if os.path.exists(final):  # left by an interrupted earlier attempt with this id
-                shutil.rmtree(final)
-            os.rename(artifact.uri, final)
-            artifact.uri = final
-            artifact.state = ArtifactState.LIVE
-
-
-def _remove_tree(path: str) -> None:
-    try:
-        os.rmdir(path)  # the common case: already empty, one syscall
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
+    def _finish_failed(self, node: Component, execution_id: int, props: dict[str, Any], error: str, *,
+                       retryable: bool) -> NodeOutcome:
+        self.store.finish_execution(
+            execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+            state=FAILED, outputs={}, properties={**props, "error": error},
+        )
+        return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error, retryable=retryable)
 
 
 def inputs_from_outputs(node: Node, produced: dict[str, dict[str, list[Artifact]]]) -> dict[str, list[Artifact]]:

@@ -128,6 +128,11 @@ class Component(Node):
     USES_BEAM: ClassVar[bool] = False
     # Heavy modules the executor imports; a run imports them ahead in the background.
     HEAVY_MODULES: ClassVar[tuple[str, ...]] = ()
+    # How the executor opens its artifacts' files: "penstock" (penstock.storage), "beam" (Beam's
+    # FileSystems), "tensorflow" (tf.io.gfile), "local" (plain file calls). Where one of them
+    # cannot open a URI, penstock hands the executor local copies (penstock.storage.staging).
+    # Components written by users get local paths on any pipeline root.
+    FILE_ACCESS: ClassVar[tuple[str, ...]] = ("local",)
 
     def __init__(self, *, id: str | None = None, **kwargs: Any) -> None:
         cls_name = type(self).__name__

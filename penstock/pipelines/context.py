@@ -12,8 +12,10 @@ from penstock.pipelines.artifact import Artifact
 
 @dataclasses.dataclass
 class ExecutorContext:
-    """Inputs are LIVE artifacts; outputs point at a private staging directory that penstock
-    publishes atomically once the executor returns. ``tmp_dir`` is scratch space removed after."""
+    """Inputs are LIVE artifacts; outputs point at prefixes of this execution's own, recorded
+    LIVE once the executor returns (see ``penstock.storage.staging``). ``tmp_dir`` is local
+    scratch space; ``temp_uri`` scratch space on the pipeline root, which out-of-process Beam
+    workers can reach too. Both are removed after the execution."""
 
     pipeline_name: str
     run_id: str
@@ -26,6 +28,7 @@ class ExecutorContext:
     tmp_dir: str
     pipeline_root: str
     metadata_config: Any = None
+    temp_uri: str = ""
 
     @property
     def log(self) -> logging.Logger:

@@ -6,7 +6,6 @@ Type names match TFX's, so ML Metadata written by penstock reads naturally to TF
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, ClassVar
 
 from penstock.pipelines.artifact import Artifact, PropertyType
@@ -89,15 +88,16 @@ class ValueArtifact(Artifact):
 
     @property
     def value(self) -> Any:
-        with open(os.path.join(self.uri, "value"), encoding="utf-8") as f:
-            return self.decode(f.read())
+        from penstock.storage import filesystem, layout
+
+        return self.decode(filesystem.read_text(filesystem.join(self.uri, layout.VALUE_FILE)))
 
     @value.setter
     def value(self, value: Any) -> None:
+        from penstock.storage import filesystem, layout
+
         encoded = self.encode(value)
-        os.makedirs(self.uri, exist_ok=True)
-        with open(os.path.join(self.uri, "value"), "w", encoding="utf-8") as f:
-            f.write(encoded)
+        filesystem.write_text(filesystem.join(self.uri, layout.VALUE_FILE), encoded)
         # A short copy in ML Metadata makes `penstock show` readable without opening files.
         if len(encoded) <= 1024:
             self.custom_properties["value"] = encoded

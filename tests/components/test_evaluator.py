@@ -173,5 +173,5 @@ def test_missing_label_slice_feature_or_metric_fail_before_tfma(world, tmp_path)
     with pytest.raises(UserCodeError, match="metric 'Mine': module 'no_such_module_here' cannot be imported"):
         evaluate(world, tmp_path, config)
 
-    with pytest.raises(InputDataError, match="split 'test' has no data"):
+    with pytest.raises(InputDataError, match=r"split 'test' not found in eval examples .*\(splits: eval\)"):
         evaluate(world, tmp_path, mf.eval_config(), example_splits=["test"])

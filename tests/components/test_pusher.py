@@ -40,6 +40,11 @@ def _push(pusher, tmp_path, model, blessing, infra=None):
     return mf.run_executor(pusher, str(tmp_path / "root"), inputs, pipeline_name="penguin")["pushed_model"]
 
 
+def _retrained(model, n: int):
+    """Another model artifact (a new id) with the same files: each push below is a new model."""
+    return mf.live(Model, model.uri, 1000 + n)
+
+
 def _complete(version_dir: str) -> bool:
     variables = os.path.join(version_dir, "variables")
     return (
@@ -60,7 +65,8 @@ def test_blessed_model_is_pushed_in_tf_serving_layout_with_increasing_versions(t
     assert first.custom_properties["pushed_destination"] == str(dest / "penguin" / "1")
     assert _complete(str(dest / "penguin" / "1"))
 
-    versions = [_push(pusher, tmp_path, model, blessing).get_property("pushed_version") for _ in range(3)]
+    versions = [_push(pusher, tmp_path, _retrained(model, n), _blessing(tmp_path, 1, model_id=1000 + n))
+                .get_property("pushed_version") for n in range(3)]
     assert versions == [2, 3, 4]
     # keep_versions=2: only the two newest remain, and no staging/deleting leftovers either.
     assert sorted(os.listdir(dest / "penguin")) == ["3", "4"]
@@ -162,7 +168,6 @@ def test_a_polling_reader_never_sees_a_partial_version(tmp_path, bulky_model):
         ) and os.path.isdir(os.path.join(version_dir, "assets"))
 
     pusher = _pusher(dest, keep_versions=2)
-    blessing = _blessing(tmp_path, 1)
     stop = threading.Event()
     partial: list[str] = []
     seen: set[str] = set()
@@ -188,11 +193,28 @@ def test_a_polling_reader_never_sees_a_partial_version(tmp_path, bulky_model):
     reader = threading.Thread(target=poll)
     reader.start()
     try:
-        for _ in range(12):
-            _push(pusher, tmp_path, bulky_model, blessing)
+        for n in range(12):
+            _push(pusher, tmp_path, _retrained(bulky_model, n), _blessing(tmp_path, 1, model_id=1000 + n))
     finally:
         stop.set()
         reader.join()
     assert not partial, f"reader saw incomplete versions: {partial}"
     assert len(seen) >= 3  # the reader really watched pushes happen
     assert sorted(os.listdir(model_dir)) == ["11", "12"]
+
+
+def test_a_resumed_push_of_the_same_model_records_its_version_instead_of_pushing_again(tmp_path, model):
+    """A Pusher killed after copying and before its execution was recorded runs again on
+    --resume: it finds its own version by the push record (finishing it if the copy was cut
+    short) instead of publishing the same model as a second version."""
+    dest = tmp_path / "serving"
+    pusher = _pusher(dest)
+    first = _push(pusher, tmp_path, model, _blessing(tmp_path, 1))
+    assert first.get_property("pushed_version") == 1
+    os.remove(dest / "penguin" / "1" / "saved_model.pb")  # killed before the last file
+    again = _push(pusher, tmp_path, model, _blessing(tmp_path, 1))
+    assert again.get_property("pushed_version") == 1
+    assert sorted(os.listdir(dest / "penguin")) == ["1"]
+    assert _complete(str(dest / "penguin" / "1"))
+    newer = _push(pusher, tmp_path, _retrained(model, 1), _blessing(tmp_path, 1, model_id=1001))
+    assert newer.get_property("pushed_version") == 2

@@ -12,7 +12,7 @@ from tests.components._data_fixtures import penguin_schema, run_component, write
 
 
 def load(schema_artifact):
-    from penstock.components.schema_io import load_schema
+    from penstock.storage.schema import load as load_schema
 
     return load_schema(schema_artifact.uri)
 

@@ -171,7 +171,7 @@ def test_bad_run_fn_is_a_user_code_error(case, penguin_inputs, tmp_path):
 def test_missing_split_is_reported(penguin_inputs, tmp_path):
     module = tmp_path / "ok.py"
     module.write_text("def run_fn(fn_args):\n    pass\n")
-    with pytest.raises(InputDataError, match="eval split 'test' not found"):
+    with pytest.raises(InputDataError, match="split 'test' not found in eval examples"):
         fx.run_trainer(penguin_inputs, str(tmp_path / "out"), module_file=str(module), eval_args={"splits": ["test"]})
 
 

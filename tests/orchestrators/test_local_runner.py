@@ -212,9 +212,11 @@ def test_killed_executor_leaves_no_live_artifact_and_resumes(tmp_path, penstock_
     [record] = store.run_executions(run.run_id)
     assert record.state == "RUNNING"
     assert store.live_artifacts_of_type("edit", Examples) == []
-    assert not os.path.exists(os.path.join(pipeline.pipeline_root, "step", "out", str(record.id)))
+    killed_output = os.path.join(pipeline.pipeline_root, "step", "out", str(record.id))
+    assert os.listdir(killed_output) == ["part-1"]  # written, never recorded
 
     _run_cli(["run", pipeline_file, "--resume"], cwd=tmp_path)
+    assert not os.path.exists(killed_output)  # --resume removes what the killed attempt wrote
     [artifact] = store.live_artifacts_of_type("edit", Examples)
     assert sorted(os.listdir(artifact.uri)) == ["part-1", "part-2"]
     states = [r.state for r in store.run_executions(run.run_id)]

@@ -46,6 +46,7 @@ class _ExampleGen(Component):
 
     HEAVY_MODULES = ("pyarrow", "tfx_bsl.coders.example_coder")
     USES_BEAM = True
+    FILE_ACCESS = ("penstock", "beam")
     VERSION = "1"
     SOURCE: ClassVar[str]  # the input format: "csv", "parquet" or "tfrecord"
 

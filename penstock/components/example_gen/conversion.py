@@ -11,9 +11,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from penstock.components.example_gen import arrow_examples, csv_reader, input_files
+from penstock.components.example_gen import arrow_examples, csv_reader
 from penstock.components.example_gen.splitting import SplitConfig, key_bytes
 from penstock.components.example_gen.tfrecords import Records, as_record_array
+from penstock.storage import filesystem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,7 +45,7 @@ def plan_reads(source: str, files: list[tuple[str, str]], target_bytes: int | No
         else:
             import pyarrow.parquet as pq
 
-            metadata = pq.ParquetFile(input_files.arrow_source(path)).metadata
+            metadata = pq.ParquetFile(filesystem.arrow_source(path)).metadata
             first, size = 0, 0
             for group in range(metadata.num_row_groups):
                 size += metadata.row_group(group).total_byte_size
@@ -66,7 +67,7 @@ def iter_batches(source: str, task: ReadTask, csv_options: csv_reader.CsvOptions
         import pyarrow.parquet as pq
 
         groups = list(range(*task.part)) if task.part is not None else None
-        yield from pq.ParquetFile(input_files.arrow_source(path)).iter_batches(batch_size=65536, row_groups=groups)
+        yield from pq.ParquetFile(filesystem.arrow_source(path)).iter_batches(batch_size=65536, row_groups=groups)
     else:
         from penstock.components.example_gen.tfrecords import iter_records
 

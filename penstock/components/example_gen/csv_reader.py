@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from penstock.components.example_gen import input_files
 from penstock.errors import InputDataError
+from penstock.storage import filesystem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,7 +54,7 @@ class BadRows:
 
 def read_header(path: str, options: CsvOptions) -> list[str]:
     """Column names from the first line; rejects empty files, empty and duplicate names."""
-    with input_files.open_binary(path) as f:
+    with filesystem.open_input(path) as f:
         first = f.readline()
     if not first.strip():
         raise InputDataError(f"{path}: the file is empty; expected a header line with column names")
@@ -76,8 +76,8 @@ def data_ranges(path: str, target_bytes: int) -> list[tuple[int, int]]:
     """The file's data lines (after the header) cut into byte ranges of about ``target_bytes``,
     each starting at a line start. Safe because values spanning lines are rejected (see
     ``_reject_multiline_values``): every line break in an accepted file ends a row."""
-    size = input_files.size(path)
-    with input_files.open_binary(path) as f:
+    size = filesystem.size(path)
+    with filesystem.open_input(path) as f:
         f.readline()
         start = f.tell()
         ranges = []
@@ -112,11 +112,11 @@ def iter_text_batches(
             return "skip"
         return "error"
 
-    source: Any = input_files.arrow_source(path)
+    source: Any = filesystem.arrow_source(path)
     read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8")
     if byte_range is not None:
         start, end = byte_range
-        with input_files.open_binary(path) as f:
+        with filesystem.open_input(path) as f:
             f.seek(start)
             source = pa.BufferReader(f.read(end - start))
         read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8", column_names=columns)
@@ -159,7 +159,7 @@ def locate_problem(path: str, options: CsvOptions) -> str | None:
 
     Reports non-UTF-8 bytes, rows with the wrong number of fields and unterminated quotes, each
     with the line number where the offending row starts."""
-    with input_files.open_binary(path) as f:
+    with filesystem.open_input(path) as f:
         raw = f.read()
     try:
         text = raw.decode("utf-8-sig")
@@ -200,7 +200,7 @@ def locate_problem(path: str, options: CsvOptions) -> str | None:
 
 def line_of_row(path: str, row_index: int, options: CsvOptions) -> int:
     """The line on which data row ``row_index`` (0-based, blank lines skipped) starts."""
-    with io.TextIOWrapper(input_files.open_binary(path), encoding="utf-8-sig", newline="") as f:
+    with io.TextIOWrapper(filesystem.open_input(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
         next(reader, None)  # header
         seen = -1

@@ -10,16 +10,16 @@ the in-memory DirectRunner anyway (``local_engine``), else as one Beam pipeline.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from penstock.components._beam import uses_local_engine
-from penstock.components.example_gen import csv_reader, input_files, spans
+from penstock.components.example_gen import csv_reader, spans
 from penstock.components.example_gen.splitting import SplitConfig
 from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
 from penstock.pipelines.context import ExecutorContext
+from penstock.storage import filesystem
 
 _READ_TASK_BYTES = 32 << 20  # input bytes per Beam read task on multi-process and distributed runners
 
@@ -111,9 +111,9 @@ def _declared_kinds(params: dict[str, Any]) -> dict[str, str]:
     declared: dict[str, str] = {}
     schema_file = params.get("schema_file")
     if schema_file:
-        from penstock.components.schema_io import load_schema
+        from penstock.storage import schema as schema_io
 
-        for feature in load_schema(schema_file).feature:
+        for feature in schema_io.load(schema_file).feature:
             declared[feature.name] = {0: "string", 1: "string", 2: "int", 3: "float"}.get(feature.type, "string")
     for name, kind in (params.get("column_types") or {}).items():
         if kind not in csv_reader.COLUMN_KINDS:
@@ -195,8 +195,6 @@ def _convert_csv_in_one_pass(
     Returns None (having removed what it wrote) when a later batch changes a column's type
     (an int column holding a float, a column empty so far holding numbers): the caller then
     checks all files first and converts in a second read."""
-    import shutil
-
     from penstock.components.example_gen import conversion, local_engine
 
     check = _CsvCheck(ctx, files, split)
@@ -217,7 +215,7 @@ def _convert_csv_in_one_pass(
     except _TypesWidened:
         ctx.log.info("column types changed after the first batch (now %s): converting in a second read", check.kinds())
         for directory in split_dirs.values():
-            shutil.rmtree(directory, ignore_errors=True)
+            filesystem.delete(directory)
         return None
     return check, counts
 
@@ -238,7 +236,7 @@ def _check_parquet(files: list[tuple[str, str]], split: SplitConfig) -> set[str]
     first: tuple[str, Any] | None = None
     for _, path in files:
         try:
-            parquet = pq.ParquetFile(input_files.arrow_source(path))
+            parquet = pq.ParquetFile(filesystem.arrow_source(path))
         except (pa.ArrowInvalid, OSError) as e:
             raise InputDataError(f"{path}: not a readable Parquet file ({e})") from None
         schema = parquet.schema_arrow
@@ -324,7 +322,7 @@ def _write_with_beam(
         *split_names
     )
     for name in split_names:
-        _ = tagged[name] | f"Write[{name}]" >> WriteTFRecordBatches(os.path.join(output.split_uri(name), "data_tfrecord"))
+        _ = tagged[name] | f"Write[{name}]" >> WriteTFRecordBatches(filesystem.join(output.split_uri(name), "data_tfrecord"))
     try:
         result = pipeline.run()
         result.wait_until_finish()
@@ -337,16 +335,15 @@ def _write_with_beam(
             raise InputDataError(match.group(2).strip()) from None
         raise ExecutionError(ctx.component_id, f"the Beam pipeline failed: {message.strip().splitlines()[-1]}") from e
     for name in split_names:  # a split that received no rows still gets its directory
-        os.makedirs(output.split_uri(name), exist_ok=True)
+        filesystem.makedirs(output.split_uri(name))
     counts = {name: 0 for name in split_names}
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(beam_fns.METRICS_NAMESPACE))["counters"]
-    except NotImplementedError:  # e.g. Beam's DaskRunner collects no metrics: count the files
+    except NotImplementedError:  # e.g. Beam's DaskRunner collects no metrics: count what the workers wrote
         from penstock.components.example_gen.tfrecords import count_records
 
         for name in split_names:
-            directory = output.split_uri(name)
-            counts[name] = sum(count_records(os.path.join(directory, f)) for f in os.listdir(directory))
+            counts[name] = sum(count_records(e.path) for e in filesystem.list_files(output.split_uri(name)))
         return counts
     for counter in counters:
         name = counter.key.metric.name.removeprefix("rows.")

@@ -10,7 +10,6 @@ Beam sink names one shard, ``data_tfrecord-00000-of-00001.gz``.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -18,6 +17,7 @@ from typing import Any
 
 from penstock.components._parallel import ordered_map
 from penstock.components.example_gen.tfrecords import GzipTFRecordWriter, Records
+from penstock.storage import filesystem
 
 FILE_NAME = "data_tfrecord-00000-of-00001.gz"
 _ENCODE_THREADS = 2
@@ -31,8 +31,8 @@ class _SplitWriter:
         self._queue: queue.Queue[Records | None] = queue.Queue(maxsize=_WINDOW)
         self._writer = GzipTFRecordWriter(path)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name=f"penstock-write-{os.path.basename(os.path.dirname(path))}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._drain, daemon=True,
+                                        name=f"penstock-write-{filesystem.basename(filesystem.dirname(path))}")
         self._thread.start()
 
     def _drain(self) -> None:
@@ -67,8 +67,8 @@ def write_examples(
     writers: dict[str, _SplitWriter] = {}
     try:
         for name, directory in split_dirs.items():
-            os.makedirs(directory, exist_ok=True)
-            writers[name] = _SplitWriter(os.path.join(directory, FILE_NAME))
+            filesystem.makedirs(directory)
+            writers[name] = _SplitWriter(filesystem.join(directory, FILE_NAME))
         for per_split in ordered_map(lambda pair: convert(*pair), batches, _ENCODE_THREADS, _WINDOW):
             for name, records in per_split.items():
                 writer = writers.get(name)

@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from penstock.components.example_gen import input_files
 from penstock.errors import InputDataError, PipelineDefinitionError
+from penstock.storage import filesystem
 
 _EPOCH = datetime.date(1970, 1, 1)
 _PLACEHOLDERS = {
@@ -99,7 +99,7 @@ def _matches(input_base: str, pattern: str, remote_files: list[str] | None) -> l
         candidates = [p for p in glob.glob(os.path.join(input_base, glob_pattern), recursive=True) if os.path.isfile(p)]
     found = []
     for path in sorted(candidates):
-        match = regex.match(input_files.relative_to(path, input_base))
+        match = regex.match(filesystem.relative_to(path, input_base))
         if match:
             span, version = _span_of(match, pattern, path)
             found.append((span, version, path))
@@ -118,15 +118,15 @@ def resolve(
         raise PipelineDefinitionError(f"span_range must be [first, last] with first <= last, got {span_range}")
     if span_range is not None and span is not None:
         raise PipelineDefinitionError("give either span or span_range, not both")
-    if not input_files.is_dir(input_base):
+    if not filesystem.is_dir(input_base):
         raise InputDataError(f"input folder {input_base!r} does not exist (input_base of the ExampleGen)")
     remote_files = (
-        [entry.path for entry in input_files.list_remote_files(input_base)] if input_files.is_remote(input_base) else None
+        [entry.path for entry in filesystem.list_files(input_base)] if filesystem.is_remote(input_base) else None
     )  # listed once for every split's pattern: each listing is a round trip per page of a bucket
     found = {split: _matches(input_base, pattern, remote_files) for split, pattern in patterns.items()}
     for split, matches in found.items():
         if not matches:
-            listing = input_files.top_level_names(input_base)[:10]
+            listing = filesystem.list_names(input_base)[:10]
             raise InputDataError(
                 f"input pattern {patterns[split]!r} matches no file under {input_base!r} "
                 f"(it holds: {', '.join(listing) or 'nothing'})"
@@ -197,9 +197,9 @@ def fingerprint(resolved: ResolvedInput, input_base: str) -> dict[str, str]:
     for split, paths in resolved.files.items():
         digest = hashlib.sha256()
         total = 0
-        for entry, path in zip(input_files.file_entries(paths), paths):
+        for entry, path in zip(filesystem.file_entries(paths), paths):
             total += entry.size
-            digest.update(f"{input_files.relative_to(path, input_base)}\0{entry.size}\0{entry.mtime_ns}\n".encode())
+            digest.update(f"{filesystem.relative_to(path, input_base)}\0{entry.size}\0{entry.mtime_ns}\n".encode())
         name = f"files[{split}]" if split else "files"
         out[name] = f"{len(paths)} file(s), {total:,} bytes, {digest.hexdigest()[:16]}"
     return out

@@ -18,9 +18,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
-from penstock.components.example_gen import input_files
 from penstock.components.example_gen._arrow_buffers import binary_array, value_offsets
 from penstock.errors import InputDataError
+from penstock.storage import filesystem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,7 +130,7 @@ class GzipTFRecordWriter:
     def __init__(self, path: str) -> None:
         self.path = path
         self.records = 0
-        self._file = open(path, "wb")  # closed by close()
+        self._file = filesystem.open_output(path)  # closed by close()
         self._compressor = gzip_compressor()
         self._crc32c = crc32c_function()
 
@@ -174,7 +174,7 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
     decompressor = codec.decompressobj(_GZIP_WBITS) if gzipped else None
     pending = b""
     unpack_length = _LENGTH.unpack_from
-    with input_files.open_binary(path) as f:
+    with filesystem.open_input(path) as f:
         while True:
             block = f.read(block_bytes)
             if decompressor is not None:
@@ -208,7 +208,7 @@ def _record_spans(path: str, block_bytes: int) -> Iterator[RecordSpans]:
 
 def compression_of(path: str) -> str:
     """"GZIP" when the file starts with the gzip magic bytes, else "" (uncompressed)."""
-    with input_files.open_binary(path) as f:
+    with filesystem.open_input(path) as f:
         return "GZIP" if f.read(2) == b"\x1f\x8b" else ""
 
 
@@ -216,7 +216,7 @@ def iter_records(path: str) -> Iterator[bytes]:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
-    if input_files.is_remote(path):  # penstock's reader: tf.io.gfile ignores storage emulators
+    if filesystem.is_remote(path):  # penstock's reader: tf.io.gfile ignores storage emulators
         for spans in iter_record_spans(path):
             yield from spans.records()
         return
@@ -233,7 +233,7 @@ def check_examples_file(path: str, sample: int = 5) -> None:
     import tensorflow as tf
     from google.protobuf.message import DecodeError
 
-    if input_files.size(path) == 0:
+    if filesystem.size(path) == 0:
         raise InputDataError(f"{path}: the file is empty; expected TFRecords of tf.Example")
     for i, record in enumerate(iter_records(path)):
         if i >= sample:

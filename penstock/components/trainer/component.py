@@ -61,6 +61,8 @@ class Trainer(Component):
         },
     )
     EXECUTOR = "penstock.components.trainer.executor:run"
+    # run_fn reads examples and writes the model through TensorFlow, as in TFX
+    FILE_ACCESS = ("penstock", "tensorflow")
     HEAVY_MODULES = ("tensorflow", "tf_keras")
     VERSION = "1"
 

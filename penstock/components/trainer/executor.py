@@ -7,51 +7,40 @@ transform graph is wired in, runs the training/serving skew check.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import penstock._env  # first: Keras 2 mode before TensorFlow is imported
 from penstock.components._user_fn import resolve_user_function
 from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
-from penstock.components.transform_executor import load_schema, split_names_of, split_pattern
 from penstock.errors import InputDataError, UserCodeError
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.context import ExecutorContext
 from penstock.pipelines.user_code import describe_user_exception
-
-SERVING_MODEL_DIR = "Format-Serving"
+from penstock.storage import examples as examples_io
+from penstock.storage import filesystem, layout
+from penstock.storage import model as model_io
+from penstock.storage import schema as schema_io
 
 
 def _files(component_id: str, examples: Artifact, splits: list[str], which: str) -> list[str]:
-    available = split_names_of(examples)
-    for split in splits:
-        if split not in available:
-            raise InputDataError(
-                f"{component_id}: {which} split {split!r} not found in examples {examples.uri} "
-                f"(splits: {available or 'none'})"
-            )
-    return [split_pattern(examples, s) for s in splits]
+    examples_io.require_splits(component_id, examples, splits, f"{which} examples")
+    return [examples_io.split_pattern(examples, s) for s in splits]
 
 
 def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
     artifact = ctx.optional_input("hyperparameters")
     if artifact is None:
         return dict(ctx.parameters.get("hyperparameters") or {})
-    path = os.path.join(artifact.uri, "hyperparameters.json")
+    path = filesystem.join(artifact.uri, layout.HYPERPARAMETERS_FILE)
     try:
-        with open(path, encoding="utf-8") as f:
-            loaded = json.load(f)
+        loaded = filesystem.read_json(path)
     except (OSError, ValueError) as e:
         raise InputDataError(f"{ctx.component_id}: cannot read hyperparameters {path}: {e}") from None
     # keras_tuner's HyperParameters.get_config() nests values under "values".
     if isinstance(loaded, dict) and isinstance(loaded.get("values"), dict):
         return dict(loaded["values"])
     return dict(loaded)
-
-
-def has_saved_model(path: str) -> bool:
-    return any(os.path.isfile(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
 
 
 def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
@@ -63,19 +52,19 @@ def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
     transform_graph = ctx.optional_input("transform_graph")
     base_model = ctx.optional_input("base_model")
 
-    schema_path = os.path.join(schema_artifact.uri, "schema.pbtxt") if schema_artifact else None
+    schema_path = filesystem.join(schema_artifact.uri, layout.SCHEMA_FILE) if schema_artifact else None
     default_schema = None
     if transform_graph is not None:
         import tensorflow_transform as tft
 
         default_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
     elif schema_artifact is not None:
-        default_schema = load_schema(schema_artifact)
+        default_schema = schema_io.load(schema_artifact.uri)
 
     model_uri = ctx.output("model").uri
     working_dir = os.path.join(ctx.tmp_dir, "working_dir")
     os.makedirs(working_dir, exist_ok=True)
-    os.makedirs(ctx.output("model_run").uri, exist_ok=True)
+    filesystem.makedirs(ctx.output("model_run").uri)
     return FnArgs(
         working_dir=working_dir,
         train_files=_files(ctx.component_id, examples, list(train_args.get("splits") or ["train"]), "train"),
@@ -87,10 +76,10 @@ def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
         transform_graph_path=transform_graph.uri if transform_graph else None,
         transform_output=transform_graph.uri if transform_graph else None,
         data_accessor=DataAccessor(default_schema=default_schema),
-        serving_model_dir=os.path.join(model_uri, SERVING_MODEL_DIR),
-        eval_model_dir=os.path.join(model_uri, "Format-TFMA"),
+        serving_model_dir=model_io.serving_dir_for_export(model_uri),
+        eval_model_dir=filesystem.join(model_uri, layout.EVAL_MODEL_DIR),
         model_run_dir=ctx.output("model_run").uri,
-        base_model=os.path.join(base_model.uri, SERVING_MODEL_DIR) if base_model else None,
+        base_model=model_io.serving_dir_for_export(base_model.uri) if base_model else None,
         hyperparameters=_hyperparameters(ctx),
         custom_config=dict(params.get("custom_config") or {}),
         distribution_strategy=strategy_name,
@@ -117,7 +106,7 @@ def run(ctx: ExecutorContext) -> None:
         raise UserCodeError(f"{ctx.component_id}: {where} raised {describe_user_exception(e)}") from e
 
     serving_dir = str(fn_args.serving_model_dir)
-    if not has_saved_model(serving_dir):
+    if not model_io.has_saved_model(serving_dir):
         raise UserCodeError(
             f"{ctx.component_id}: {where} returned without exporting a model: "
             f"fn_args.serving_model_dir ({serving_dir}) holds no saved_model.pb. End run_fn with "

@@ -14,7 +14,6 @@ A serving path that skips or re-implements the transform cannot pass.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from penstock.errors import ExecutionError
@@ -34,12 +33,12 @@ def read_sample(transform_graph_uri: str, limit: int) -> tuple[list[bytes], list
     """(raw serialized examples, transformed serialized examples), pairwise."""
     import tensorflow as tf
 
-    from penstock.components.transform_executor import SKEW_SAMPLE_DIR, SKEW_SAMPLE_FILE
+    from penstock.storage import filesystem, layout
 
-    path = os.path.join(transform_graph_uri, SKEW_SAMPLE_DIR, SKEW_SAMPLE_FILE)
+    path = filesystem.join(transform_graph_uri, layout.SKEW_SAMPLE_DIR, layout.SKEW_SAMPLE_FILE)
     raw: list[bytes] = []
     transformed: list[bytes] = []
-    if not os.path.exists(path):
+    if not filesystem.exists(path):
         return raw, transformed
     for record in tf.data.TFRecordDataset(path, compression_type="GZIP").take(limit):
         example = tf.train.Example.FromString(record.numpy())

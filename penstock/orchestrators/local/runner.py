@@ -29,6 +29,7 @@ from penstock.orchestrators.node_execution import (
 )
 from penstock.pipelines.artifact import Artifact
 from penstock.pipelines.pipeline import Pipeline
+from penstock.storage.staging import discard_unrecorded_outputs
 
 
 class RunObserver(Protocol):
@@ -170,6 +171,7 @@ class LocalRunner:
                     record.id, pipeline_name=pipeline.name, run_id=run_id, node_id=record.component_id,
                     state=FAILED, outputs={}, properties={"error": "interrupted: the process ended mid-execution"},
                 )
+                discard_unrecorded_outputs(pipeline, record)
         for node in pipeline.order:
             outputs = latest_outputs(store, pipeline.name, node.id, run_id=run_id)
             if outputs is not None:
