@@ -17,3 +17,21 @@ def penstock_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("PENSTOCK_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """An S3 server (moto) on loopback for the whole session; tests write under fresh prefixes."""
+    from tests.servers.object_stores import s3_server
+
+    with s3_server(str(tmp_path_factory.mktemp("s3"))) as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def gcs_store(tmp_path_factory):
+    """A GCS emulator on loopback for the whole session; tests write under fresh prefixes."""
+    from tests.servers.object_stores import gcs_server
+
+    with gcs_server(str(tmp_path_factory.mktemp("gcs"))) as store:
+        yield store

@@ -4,7 +4,6 @@ quick commands start fast and never import TensorFlow or Beam."""
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import click
@@ -61,18 +60,28 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from penstock.storage.reach import finish_process
+
+    finish_process(_run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the command; its exit code."""
     from penstock.errors import PenstockError
 
     try:
         cli.main(args=argv, prog_name="penstock", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
     except PenstockError as e:
         click.secho(f"error: {e}", fg="red", err=True)
-        sys.exit(1)
+        return 1
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return int(e.exit_code)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0

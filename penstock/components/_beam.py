@@ -108,8 +108,9 @@ def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
     # Beam warns that python-snappy is missing although its crcmod fallback is compiled (fast).
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
-    from penstock.storage import endpoints
+    from penstock.storage import endpoints, reach
 
+    reach.prepare_beam()
     args = endpoints.beam_arguments(effective_args(beam_pipeline_args))
     if not workers_share_local_disk(args) and WORKER_SETUP_MODULE not in (_option_value(args, "beam_plugins") or ""):
         args.append(f"--beam_plugins={WORKER_SETUP_MODULE}")

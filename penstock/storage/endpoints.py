@@ -56,7 +56,8 @@ def tensorflow_s3_environment(settings: Settings | None = None) -> dict[str, str
     settings = settings or current()
     env: dict[str, str] = {}
     if settings.s3_endpoint:
-        env["S3_ENDPOINT"] = settings.s3_endpoint_host_port
+        # With its scheme: the AWS SDK under tensorflow-io otherwise speaks https whatever S3_USE_HTTPS says.
+        env["S3_ENDPOINT"] = f"{settings.s3_endpoint_scheme}://{settings.s3_endpoint_host_port}"
         secure = settings.s3_endpoint_scheme == "https"
         env["S3_USE_HTTPS"] = "1" if secure else "0"
         env["S3_VERIFY_SSL"] = "1" if secure else "0"

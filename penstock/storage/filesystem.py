@@ -187,11 +187,14 @@ def list_names(uri: str) -> list[str]:
     from pyarrow import fs
 
     filesystem, inner = resolve(uri)
+    # pyarrow 10's GCS filesystem leaves folders (common prefixes) out of a one-level listing:
+    # list everything under the prefix there, and keep the first level of each name.
+    recursive = scheme(uri) == "gs"
     try:
-        infos = filesystem.get_file_info(fs.FileSelector(inner, allow_not_found=True))
+        infos = filesystem.get_file_info(fs.FileSelector(inner, recursive=recursive, allow_not_found=True))
     except OSError as e:
         raise _store_error(uri, e) from None
-    return sorted({info.base_name for info in infos})
+    return sorted({info.path[len(inner) + 1:].split("/", 1)[0] for info in infos})
 
 
 def list_files(uri: str) -> list[FileEntry]:

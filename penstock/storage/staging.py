@@ -102,8 +102,7 @@ class ExecutionFiles:
     def cleanup(self) -> None:
         """Always, at the end: the scratch space (local and on the root)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
-        if filesystem.is_remote(self.temp_uri) or os.path.isdir(self.temp_uri):
-            _quietly_delete(self.temp_uri)
+        _quietly_delete(self.temp_uri)
 
     def properties(self) -> dict[str, Any]:
         """What the execution record keeps about its files (shown by ``penstock show``)."""
@@ -146,19 +145,23 @@ def prepare(
                 f"{component_id}: cannot run on {runner or 'this Beam runner'}: {reason}; its workers may not share "
                 "this machine's disk, so penstock cannot give them local copies instead"
             )
-    scratch = tempfile.mkdtemp(prefix=f"penstock-{component_id}-{execution_id}-")
-    files = ExecutionFiles(component_id, execution_id, pipeline_root, outputs, localised=reason is not None,
-                           reason=reason or "", scratch=scratch)
     if reason is None:
         if reach.Access.TENSORFLOW in accesses:
             reach.prepare_tensorflow(uris)
-        if reach.Access.BEAM in accesses:
-            reach.prepare_beam(uris)
         for artifact in outputs.values():
             filesystem.makedirs(artifact.uri)
     else:
         _log.info("%s: localising its files (%s)", component_id, reason)
-    return files
+    # Local scratch sits on the root when the root is a disk (what a killed process leaves is
+    # then found by penstock gc), else in the temporary folder of this machine or pod.
+    temp = layout.execution_temp_uri(pipeline_root, execution_id)
+    if filesystem.is_remote(temp):
+        scratch = tempfile.mkdtemp(prefix=f"penstock-{component_id}-{execution_id}-")
+    else:
+        scratch = os.path.join(temp, "local")
+        os.makedirs(scratch, exist_ok=True)
+    return ExecutionFiles(component_id, execution_id, pipeline_root, outputs, localised=reason is not None,
+                          reason=reason or "", scratch=scratch)
 
 
 def discard_execution(pipeline_root: str, execution_id: int, output_uris: Iterable[str]) -> None:

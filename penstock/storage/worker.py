@@ -44,7 +44,7 @@ class _AfterTensorFlowImport(importlib.abc.MetaPathFinder):
 def setup() -> None:
     from penstock.storage import reach
 
-    reach.prepare_beam(["gs://"])
+    reach.prepare_beam()
     if not reach.tensorflow_s3_available():
         return
     if "tensorflow" in sys.modules:
