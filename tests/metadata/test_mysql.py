@@ -47,7 +47,7 @@ def test_timestamps_and_wide_ints_round_trip_exactly(store_config, tmp_path):
     before = int(time.time() * 1000)
     store.begin_run("wide", "run-1", ["train"])  # MLMD 1.16 on MySQL failed here: Out of range value
     after = int(time.time() * 1000)
-    store.update_run("run-1", end_ms=START_2026 + 1500)
+    store.update_run("run-1", end_ms=START_2026 + 1500, error="naïve ✗ 中文")
     execution_id = store.record_execution(
         pipeline_name="wide", run_id="run-1", node_id="train", type_name="penstock.test.Train", state="RUNNING",
         inputs={}, outputs={},
@@ -62,6 +62,7 @@ def test_timestamps_and_wide_ints_round_trip_exactly(store_config, tmp_path):
     run = fresh.get_run("run-1")
     assert before <= run.start_ms <= after and type(run.start_ms) is int
     assert run.end_ms == START_2026 + 1500 and type(run.end_ms) is int
+    assert run.error == "naïve ✗ 中文"
     record = fresh.get_execution(execution_id)
     assert (record.start_ms, record.end_ms, record.duration_s) == (START_2026, START_2026 + 2500, 2.5)
     props = record.properties

@@ -52,6 +52,9 @@ _SERVER_FLAGS = [
     "--performance-schema=OFF",
     "--skip-name-resolve",
     "--max-connections=300",
+    # Debian's packaged configuration (which --no-defaults skips) makes utf8mb4 the default.
+    "--character-set-server=utf8mb4",
+    "--collation-server=utf8mb4_general_ci",
 ]
 
 
