@@ -31,11 +31,15 @@ if TYPE_CHECKING:
     from penstock.metadata.connection import MysqlConfig
 
 # The one place the server's version is pinned (`apt-cache policy mariadb-server` on Debian 12).
-# Debian's archive keeps only the newest build of a release, so when a point release replaces
-# this one, the newest 10.11 build is installed instead, with a warning to update the pin.
-MARIADB_PACKAGE = "mariadb-server"
+# Every binary package of Debian's mariadb source that the server pulls in is pinned with it: apt
+# would otherwise take the newest mariadb-client, which Breaks an older server. Debian's archive
+# drops a build when a point release replaces it (security updates come sooner, in
+# bookworm-security, while the pinned build stays in bookworm until then); when the pinned build
+# cannot be installed, the newest 10.11 build is, with a warning to update the pin.
 MARIADB_VERSION = "1:10.11.18-0+deb12u1"
 MARIADB_SERIES = "1:10.11.*"
+MARIADB_PACKAGES = ("mariadb-server", "mariadb-server-core", "mariadb-client", "mariadb-client-core",
+                    "mariadb-common", "libmariadb3")
 
 # An account with a password (MLMD connects over TCP as this user; root authenticates through
 # the unix socket only, as Debian sets it up).
@@ -138,15 +142,16 @@ def _apt_env() -> dict[str, str]:
 
 
 def _apt_knows(version: str) -> bool:
-    result = subprocess.run(["apt-cache", "madison", MARIADB_PACKAGE], capture_output=True, text=True,
+    result = subprocess.run(["apt-cache", "madison", MARIADB_PACKAGES[0]], capture_output=True, text=True,
                             env=_apt_env(), check=False)
     return any(version == line.split("|")[1].strip() for line in result.stdout.splitlines() if line.count("|") >= 2)
 
 
-def _apt_install(spec: str) -> subprocess.CompletedProcess[str]:
+def _apt_install(version: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["apt-get", "install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600",
-         "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", spec],
+         "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+         *(f"{package}={version}" for package in MARIADB_PACKAGES)],
         capture_output=True, text=True, env=_apt_env(), timeout=1200, check=False,
     )
 
@@ -171,20 +176,22 @@ def _services_not_started() -> Iterator[None]:
 def install_mariadb() -> None:
     """Install the pinned mariadb-server with apt, or skip the test when that is impossible."""
     if os.geteuid() != 0 or not _which("apt-get"):
-        pytest.skip(f"mariadbd is not installed and cannot be installed here (needs root and apt): "
-                    f"install Debian's {MARIADB_PACKAGE} to run the MariaDB tests")
-    if not _apt_knows(MARIADB_VERSION):
-        subprocess.run(["apt-get", "update", "-o", "DPkg::Lock::Timeout=600"], capture_output=True,
-                       env=_apt_env(), timeout=600, check=False)
-    spec = f"{MARIADB_PACKAGE}={MARIADB_VERSION}"
-    if not _apt_knows(MARIADB_VERSION):
-        warnings.warn(f"{spec} is no longer in the apt archive: installing the newest {MARIADB_SERIES} build; "
-                      f"update MARIADB_VERSION in {__file__}", stacklevel=1)
-        spec = f"{MARIADB_PACKAGE}={MARIADB_SERIES}"
+        pytest.skip("mariadbd is not installed and cannot be installed here (needs root and apt): "
+                    "install Debian's mariadb-server to run the MariaDB tests")
     with _services_not_started():
-        result = _apt_install(spec)
+        result = _apt_install(MARIADB_VERSION) if _apt_knows(MARIADB_VERSION) else None
+        if result is None or result.returncode != 0:  # no package lists yet (a clean machine), or stale ones
+            subprocess.run(["apt-get", "update", "-o", "DPkg::Lock::Timeout=600"], capture_output=True,
+                           env=_apt_env(), timeout=600, check=False)
+            result = _apt_install(MARIADB_VERSION)
+        if result.returncode != 0:
+            # RuntimeWarning: the project's pytest configuration hides UserWarnings.
+            warnings.warn(f"mariadb-server={MARIADB_VERSION} cannot be installed (no longer in the archive?): "
+                          f"installing the newest {MARIADB_SERIES} build; update MARIADB_VERSION in {__file__}",
+                          RuntimeWarning, stacklevel=1)
+            result = _apt_install(MARIADB_SERIES)
     if result.returncode != 0 or not _which("mariadbd"):
-        raise RuntimeError(f"apt-get install {spec} failed (exit {result.returncode}):\n"
+        raise RuntimeError(f"apt-get install mariadb-server failed (exit {result.returncode}):\n"
                            f"{(result.stdout + result.stderr)[-3000:]}")
 
 
