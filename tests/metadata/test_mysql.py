@@ -119,6 +119,7 @@ def _concurrent_task(config, barrier, results, index):
                                    state="COMPLETE", outputs={"out": Examples(f"/data/{run_id}/{index}")}, properties={})
         results.put((index, "ok"))
     except BaseException as e:
+        barrier.abort()  # the others stop waiting for this one
         results.put((index, f"{type(e).__name__}: {e}"))
 
 
