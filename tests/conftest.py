@@ -7,6 +7,10 @@ import sys
 
 import pytest
 
+# A real MariaDB server, one per session, for any test that asks for `mariadb_server` (it
+# installs mariadb-server with apt when missing): see tests/servers/mariadb.py.
+from tests.servers.mariadb import mariadb_server  # noqa: F401
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PENSTOCK = [sys.executable, "-m", "penstock"]

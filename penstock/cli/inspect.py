@@ -10,10 +10,21 @@ import click
 
 from penstock import settings
 
-metadata_option = click.option(
-    "-m", "--metadata", "metadata", envvar="PENSTOCK_METADATA", default=None, metavar="PATH|URL",
-    help="Metadata store: a SQLite path or mysql://user:pw@host:port/db (default: $PENSTOCK_HOME/metadata.sqlite).",
-)
+METADATA_ENV = "PENSTOCK_METADATA"
+
+
+def metadata_option_with_default(default: str) -> Any:
+    """The ``-m/--metadata`` option every command that opens the store shares; ``$PENSTOCK_METADATA``
+    stands in for it when it is not given."""
+    return click.option(
+        "-m", "--metadata", "metadata", envvar=METADATA_ENV, default=None, metavar="PATH|URL",
+        help="Metadata store: a SQLite path, or mysql://user@host:port/db?password_env=VAR (the password "
+             f"read from $VAR; or mysql://user:pw@..., &socket=/path for a unix socket). "
+             f"Default: ${METADATA_ENV}, else {default}.",
+    )
+
+
+metadata_option = metadata_option_with_default("$PENSTOCK_HOME/metadata.sqlite")
 
 
 def open_store(metadata: str | None) -> Any:

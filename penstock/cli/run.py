@@ -7,9 +7,12 @@ from typing import Any
 
 import click
 
+from penstock.cli.inspect import metadata_option_with_default
+
 
 @click.command()
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@metadata_option_with_default("the pipeline's own store")
 @click.option("--no-cache", is_flag=True, help="Execute every component, ignoring earlier results.")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
               help="Resume a failed run (the latest if no id): skip what completed, start at the failure.")
@@ -17,8 +20,8 @@ import click
 @click.option("--to", "to_node", metavar="COMPONENT", help="Stop after this component (run only what it needs).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Components run in parallel at most.")
 @click.option("-v", "--verbose", is_flag=True, help="Show library logs and full tracebacks.")
-def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str | None, to_node: str | None,
-        workers: int | None, verbose: bool) -> None:
+def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | None, from_node: str | None,
+        to_node: str | None, workers: int | None, verbose: bool) -> None:
     """Run the pipeline defined in PIPELINE_FILE on this machine."""
     import os
 
@@ -28,10 +31,13 @@ def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str |
 
     filter_native_stderr()
     from penstock.cli.progress import ConsoleProgress
+    from penstock.metadata import connection
     from penstock.orchestrators.local.runner import LocalRunner
     from penstock.pipelines.loader import load_pipeline
 
     pipeline = load_pipeline(pipeline_file)
+    if metadata:
+        pipeline.metadata = connection.parse(metadata)
     progress = ConsoleProgress([n.id for n in pipeline.order])
     resume_arg: bool | str = False if resume is None else (True if resume == "latest" else resume)
     with progress:
@@ -47,7 +53,8 @@ def run(pipeline_file: str, no_cache: bool, resume: str | None, from_node: str |
         for node_id, error in result.errors.items():
             if not error.startswith("not run"):
                 console.print(f"[red]{node_id}[/]: {error}")
-        console.print(f"Fix the cause, then resume with: penstock run {pipeline_file} --resume {result.run_id}")
+        same_store = " (on the same --metadata store)" if metadata else ""
+        console.print(f"Fix the cause, then resume with: penstock run {pipeline_file} --resume {result.run_id}{same_store}")
         sys.exit(1)
 
 

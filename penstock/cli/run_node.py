@@ -12,12 +12,14 @@ import sys
 
 import click
 
+from penstock.cli.inspect import metadata_option_with_default
+
 
 @click.command("run-node")
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--node", "node_id", required=True, help="Id of the component to run.")
 @click.option("--run-id", required=True, help="Pipeline run id shared by all tasks of the run.")
-@click.option("--metadata", default=None, help="Override the pipeline's metadata store (SQLite path or mysql:// URL).")
+@metadata_option_with_default("the pipeline's own store")
 @click.option("--pipeline-root", default=None, help="Override the pipeline root (where artifacts are written).")
 @click.option("--no-cache", is_flag=True, help="Execute even if an identical execution exists.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=None,

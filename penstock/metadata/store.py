@@ -5,18 +5,28 @@ state and timings) and ``node`` (one per pipeline component). Executions carry t
 (RUNNING, COMPLETE, FAILED, CACHED), parameters, timings, cache key and error; artifacts carry
 uri, type, properties and state; INPUT and OUTPUT events link them, keyed by input/output name.
 All access goes through one lock: MLMD's Python client is not thread-safe.
+
+Several processes may share one store (tasks of a run under Kubeflow or Airflow, concurrent runs
+on MySQL): creating a type or a context is get-or-create, retried when another process created
+it first (see ``_retrying``).
+
+MySQL's MLMD schema stores ``int_value`` as a 32-bit column, too small for millisecond timestamps.
+On MySQL an int custom property beyond 32 bits is stored as ``double_value`` (exact to 2**53), and
+every reader turns an integral double beyond 32 bits back into an int (so would a float property
+such as 5e9 that happens to be integral). SQLite stores 64-bit ints and keeps ``int_value``.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from penstock.errors import MetadataError, NotFoundError
-from penstock.metadata.connection import MetadataConfig
+from penstock.metadata.connection import MetadataConfig, MysqlConfig
 from penstock.pipelines.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
 
 PIPELINE_CONTEXT = "pipeline"
@@ -24,6 +34,17 @@ RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 
 _STATES = ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")
+
+_INT32_MAX = 2**31 - 1
+_EXACT_IN_DOUBLE = 2**53  # every int up to this magnitude is exactly a float64
+# Messages of failures that running the same call again fixes, which MLMD reports as
+# InternalError or RuntimeError: MySQL rolled the transaction back (deadlock 1213, lock wait
+# timeout 1205, table definition changed 1412), or MLMD found a schema that another process is
+# creating right now ("... concurrent connection to the empty database. Please retry ...").
+_TRANSIENT = ("deadlock found", "lock wait timeout", "try restarting transaction", "please retry")
+_ATTEMPTS = 8
+
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -74,14 +95,28 @@ class RunRecord:
 
 def _value_of(value: Any) -> Any:
     kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
+    if kind is None:
+        return None
+    result = getattr(value, kind)
+    # An int too wide for MySQL's int_value, stored as a double (see the module docstring).
+    if kind == "double_value" and result.is_integer() and _INT32_MAX < abs(result) <= _EXACT_IN_DOUBLE:
+        return int(result)
+    return result
 
 
-def _set_value(target: Any, key: str, value: Any) -> None:
+def _set_value(target: Any, key: str, value: Any, int32_only: bool = False) -> None:
+    """Set ``target[key]`` (a property map) from a Python value. ``int32_only``: the store's
+    int_value is 32-bit (MySQL), so wider ints go to double_value."""
     if isinstance(value, bool):
         target[key].int_value = int(value)
     elif isinstance(value, int):
-        target[key].int_value = value
+        if not int32_only or -_INT32_MAX - 1 <= value <= _INT32_MAX:
+            target[key].int_value = value
+        elif abs(value) <= _EXACT_IN_DOUBLE:
+            target[key].double_value = float(value)
+        else:
+            raise MetadataError(f"property {key!r} = {value} is too large for this store's ML Metadata schema "
+                                f"(ints beyond 2**53 are not kept exactly); store it as a string")
     elif isinstance(value, float):
         target[key].double_value = value
     elif isinstance(value, str):
@@ -102,11 +137,21 @@ class MetadataStore:
         except ImportError as e:  # pragma: no cover - the lock file installs it
             raise MetadataError(f"ml-metadata is not installed: {e}") from None
         self._pb = metadata_store_pb2
-        self._ms = metadata_store
+        self._int32_only = isinstance(config, MysqlConfig)
+        proto = config.to_proto()
         try:
-            self._store = metadata_store.MetadataStore(config.to_proto())
+            # Opening a new MySQL database creates MLMD's schema: racing processes may collide.
+            self._store = self._retrying(lambda: metadata_store.MetadataStore(proto), "opening")
+        except MetadataError:
+            raise
         except Exception as e:
-            raise MetadataError(f"cannot open the metadata store {config.describe()}: {e}") from None
+            hint = ""
+            if isinstance(config, MysqlConfig) and "mysql_real_connect failed" in str(e):
+                # MLMD drops MySQL's own reason: name what to check.
+                password = f"the password in ${config.password_env}" if config.password_env else "the password"
+                hint = (f" (the server refused the connection or cannot be reached: check that it runs, "
+                        f"{'the socket' if config.socket else 'the host and port'}, the user and {password})")
+            raise MetadataError(f"cannot open the metadata store {config.describe()}: {e}{hint}") from None
         self._artifact_type_ids: dict[str, int] = {}
         self._artifact_type_names: dict[int, str] = {}
         self._execution_type_ids: dict[str, int] = {}
@@ -114,6 +159,35 @@ class MetadataStore:
         self._context_type_ids: dict[str, int] = {}
         self._context_cache: dict[tuple[str, str], Any] = {}
         self._open_executions: dict[int, Any] = {}  # recorded RUNNING by this process
+
+    def _retrying(self, operation: Callable[[], T], what: str) -> T:
+        """Run ``operation`` (a get-or-create, or one MLMD call) again when it lost a race with
+        another process: AlreadyExists means the other one created the same type or context
+        first, so the next attempt reads it; an aborted transaction (a MySQL deadlock or lock
+        wait timeout) was rolled back whole and can simply run again."""
+        from ml_metadata import errors
+
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return operation()
+            except (errors.AlreadyExistsError, errors.AbortedError) as e:
+                error: Exception = e
+            except (errors.InternalError, RuntimeError) as e:
+                if not any(text in str(e).lower() for text in _TRANSIENT):
+                    raise
+                error = e
+            if attempt == _ATTEMPTS:
+                raise MetadataError(f"{what} in the metadata store {self.config.describe()} still failed after "
+                                    f"{attempt} attempts under concurrent writers: {error}") from None
+            # Jittered exponential backoff, so the racers do not collide again in step.
+            time.sleep(random.uniform(0.05, 0.1 * 2 ** min(attempt, 5)))
+        raise AssertionError("unreachable")
+
+    def _set(self, target: Any, key: str, value: Any) -> None:
+        try:
+            _set_value(target, key, value, int32_only=self._int32_only)
+        except MetadataError as e:
+            raise MetadataError(f"{e} (store: {self.config.describe()})") from None
 
     # -- types ------------------------------------------------------------------------------
     def register_standard_types(self) -> None:
@@ -135,8 +209,9 @@ class MetadataStore:
             response = metadata_store_service_pb2.PutTypesResponse()
             try:
                 # The public client has no batch call; one PutTypes transaction instead of ~20
-                # saves ~0.3 s on a new store.
-                self._store._call("PutTypes", request, response)
+                # saves ~0.3 s on a new store. Putting an existing type returns its id, so a
+                # retry after a concurrent registration reads the winner's types.
+                self._retrying(lambda: self._store._call("PutTypes", request, response), "registering types")
             except AttributeError:  # pragma: no cover - a client without _call: one type at a time
                 for cls in classes:
                     self._artifact_type_id(cls)
@@ -149,13 +224,17 @@ class MetadataStore:
             for name, type_id in zip(contexts, response.context_type_ids):
                 self._context_type_ids[name] = type_id
 
+    def _put_type(self, put: Callable[..., int], proto: Any) -> int:
+        """Register one type (or get the id of the identical existing one)."""
+        return self._retrying(lambda: put(proto, can_add_fields=True), f"registering type {proto.name!r}")
+
     def _artifact_type_id(self, cls: type[Artifact]) -> int:
         type_id = self._artifact_type_ids.get(cls.TYPE_NAME)
         if type_id is None:
             proto = self._pb.ArtifactType(name=cls.TYPE_NAME)
             for name, kind in cls.PROPERTIES.items():
                 proto.properties[name] = getattr(self._pb, kind.value)
-            type_id = self._store.put_artifact_type(proto, can_add_fields=True)
+            type_id = self._put_type(self._store.put_artifact_type, proto)
             self._artifact_type_ids[cls.TYPE_NAME] = type_id
             self._artifact_type_names[type_id] = cls.TYPE_NAME
         return type_id
@@ -170,7 +249,7 @@ class MetadataStore:
     def _execution_type_id(self, name: str) -> int:
         type_id = self._execution_type_ids.get(name)
         if type_id is None:
-            type_id = self._store.put_execution_type(self._pb.ExecutionType(name=name), can_add_fields=True)
+            type_id = self._put_type(self._store.put_execution_type, self._pb.ExecutionType(name=name))
             self._execution_type_ids[name] = type_id
             self._execution_type_names[type_id] = name
         return type_id
@@ -185,21 +264,28 @@ class MetadataStore:
     def _context_type_id(self, name: str) -> int:
         type_id = self._context_type_ids.get(name)
         if type_id is None:
-            type_id = self._store.put_context_type(self._pb.ContextType(name=name), can_add_fields=True)
+            type_id = self._put_type(self._store.put_context_type, self._pb.ContextType(name=name))
             self._context_type_ids[name] = type_id
         return type_id
 
     def _context(self, type_name: str, name: str, properties: dict[str, Any] | None = None) -> Any:
+        """The context ``name`` of ``type_name``, created with ``properties`` if it is new. When
+        several processes create it at once, one wins and the others read the winner's."""
         key = (type_name, name)
         cached = self._context_cache.get(key)
         if cached is not None:
             return cached
-        context = self._store.get_context_by_type_and_name(type_name, name)
-        if context is None:
-            context = self._pb.Context(type_id=self._context_type_id(type_name), name=name)
-            for k, v in (properties or {}).items():
-                _set_value(context.custom_properties, k, v)
-            [context.id] = self._store.put_contexts([context])
+
+        def get_or_create() -> Any:
+            context = self._store.get_context_by_type_and_name(type_name, name)
+            if context is None:
+                context = self._pb.Context(type_id=self._context_type_id(type_name), name=name)
+                for k, v in (properties or {}).items():
+                    self._set(context.custom_properties, k, v)
+                [context.id] = self._store.put_contexts([context])
+            return context
+
+        context = self._retrying(get_or_create, f"creating the {type_name} context {name!r}")
         self._context_cache[key] = context
         return context
 
@@ -210,9 +296,16 @@ class MetadataStore:
             proto.id = artifact.id
         proto.state = getattr(self._pb.Artifact, artifact.state.value)
         for k, v in artifact.properties.items():
+            # Typed properties keep their declared type: an INT wider than the store's int_value
+            # column cannot move to double_value.
+            if self._int32_only and isinstance(v, int) and not -_INT32_MAX - 1 <= v <= _INT32_MAX:
+                raise MetadataError(
+                    f"{artifact.TYPE_NAME} property {k!r} = {v} does not fit the 32-bit INT column of "
+                    f"{self.config.describe()}; keep it in custom_properties instead"
+                )
             _set_value(proto.properties, k, v)
         for k, v in artifact.custom_properties.items():
-            _set_value(proto.custom_properties, k, v)
+            self._set(proto.custom_properties, k, v)
         return proto
 
     def _from_proto(self, proto: Any) -> Artifact:
@@ -288,7 +381,7 @@ class MetadataStore:
             if context is None:
                 raise NotFoundError(f"no run {run_id!r}")
             for k, v in properties.items():
-                _set_value(context.custom_properties, k, "" if v is None else v)
+                self._set(context.custom_properties, k, "" if v is None else v)
             self._store.put_contexts([context])
             self._context_cache[(RUN_CONTEXT, run_id)] = context
 
@@ -361,7 +454,7 @@ class MetadataStore:
             props = {"component_id": node_id, "run_id": run_id, "pipeline_name": pipeline_name, **properties}
             props.setdefault("start_ms", now_ms())
             for k, v in props.items():
-                _set_value(execution.custom_properties, k, v)
+                self._set(execution.custom_properties, k, v)
             events = self._events(inputs, outputs)
             execution_id, artifact_ids, _ = self._store.put_execution(
                 execution, events, self._contexts_for(pipeline_name, run_id, node_id),
@@ -394,7 +487,7 @@ class MetadataStore:
                 props = {"component_id": record["node_id"], "run_id": record["run_id"],
                          "pipeline_name": record["pipeline_name"], "start_ms": now_ms(), **record["properties"]}
                 for k, v in props.items():
-                    _set_value(execution.custom_properties, k, v)
+                    self._set(execution.custom_properties, k, v)
                 executions.append(execution)
                 node_contexts.append(self._context(NODE_CONTEXT, f"{record['pipeline_name']}.{record['node_id']}"))
                 for proto, event in self._events(record["inputs"], record["outputs"]):
@@ -434,7 +527,7 @@ class MetadataStore:
                 [execution] = self._store.get_executions_by_id([execution_id])
             execution.last_known_state = getattr(self._pb.Execution, state)
             for k, v in {"end_ms": now_ms(), **properties}.items():
-                _set_value(execution.custom_properties, k, v)
+                self._set(execution.custom_properties, k, v)
             pairs = []
             for key, artifact in outputs.items():
                 event = None

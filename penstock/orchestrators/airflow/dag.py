@@ -44,17 +44,21 @@ def create_dag(
     pipeline's ``schedule``. ``retries``: per task, default each component's
     ``retry_policy.max_attempts - 1``. ``metadata`` / ``pipeline_root``: default the pipeline's,
     resolved now (in the DAG-parsing process) so every task uses the same store and root whatever
-    its working directory. ``python``: the interpreter tasks run (default this one).
+    its working directory. ``python``: the interpreter tasks run (default this one). A MySQL
+    password is never put in a task's command: tasks read it from the environment variable the
+    URL names (``?password_env=``, default ``PENSTOCK_METADATA_PASSWORD``), which the Airflow
+    workers must have.
     """
     from airflow import DAG
     from airflow.operators.bash import BashOperator
 
-    from penstock.orchestrators.kubeflow.compiler import metadata_url
+    from penstock.metadata import connection
     from penstock.pipelines.loader import load_pipeline
 
     pipeline_file = os.path.abspath(pipeline_file)
     pipeline = load_pipeline(pipeline_file)
-    metadata = metadata or metadata_url(pipeline.metadata)
+    # Task commands are shown in Airflow's UI and logs: never with the password (see task_url).
+    metadata = connection.task_url(connection.parse(metadata) if metadata else pipeline.metadata)
     pipeline_root = pipeline_root or pipeline.pipeline_root
     command = [python or sys.executable, "-m", "penstock", "run-node", pipeline_file]
 
@@ -133,10 +137,11 @@ def write_dag_file(
     scheduler's working directory or ``PENSTOCK_HOME`` cannot send tasks elsewhere.
     """
     from penstock.metadata import connection
-    from penstock.orchestrators.kubeflow.compiler import is_remote, metadata_url
+    from penstock.orchestrators.kubeflow.compiler import is_remote
 
     # Relative paths would resolve against each task's working directory: make them absolute.
-    metadata = metadata_url(connection.parse(metadata)) if metadata else None
+    # The file holds no password (see create_dag).
+    metadata = connection.task_url(connection.parse(metadata) if metadata else pipeline.metadata)
     if pipeline_root and not is_remote(pipeline_root):
         pipeline_root = os.path.abspath(pipeline_root)
     text = _DAG_FILE.format(
@@ -145,7 +150,7 @@ def write_dag_file(
         dag_id=dag_id or pipeline.name,
         schedule=schedule if schedule is not None else pipeline.schedule,
         retries=retries,
-        metadata=metadata or metadata_url(pipeline.metadata),
+        metadata=metadata,
         pipeline_root=pipeline_root or pipeline.pipeline_root,
     )
     directory = os.path.dirname(os.path.abspath(output_path))

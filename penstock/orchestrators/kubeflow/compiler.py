@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from penstock.errors import PenstockError, PipelineDefinitionError
-from penstock.metadata.connection import MetadataConfig, MysqlConfig, SqliteConfig
+from penstock.metadata import connection
 from penstock.pipelines.component import Component, Node
 from penstock.pipelines.pipeline import Pipeline
 
@@ -42,20 +42,6 @@ class CompileResult:
     pipeline_name: str
     tasks: dict[str, str]  # KFP task name -> penstock component id
     warnings: list[str]
-
-
-def metadata_url(config: MetadataConfig) -> str:
-    """The ``--metadata`` value that reconnects a task to ``config``."""
-    if isinstance(config, SqliteConfig):
-        return f"sqlite:{config.path}"
-    if isinstance(config, MysqlConfig):
-        from urllib.parse import quote
-
-        credentials = quote(config.user, safe="")
-        if config.password:
-            credentials += ":" + quote(config.password, safe="")
-        return f"mysql://{credentials}@{config.host}:{config.port}/{config.database}"
-    raise TypeError(f"unknown metadata configuration {config!r}")
 
 
 def is_remote(uri: str) -> bool:
@@ -117,6 +103,7 @@ def compile_kubeflow(
     pipeline_path: str | None = None,
     allow_local_paths: bool = False,
     project_dir: str | None = None,
+    metadata_secret: str | None = None,
 ) -> CompileResult:
     """Write a KFP v2 pipeline spec (YAML) for ``pipeline`` to ``output_path``.
 
@@ -125,12 +112,21 @@ def compile_kubeflow(
     image, default the current directory). ``metadata`` and ``pipeline_root`` become KFP
     pipeline parameters, defaulting to the pipeline's own settings, so a run can point elsewhere.
     Local-only settings are an error unless ``allow_local_paths``, then a warning.
+
+    The spec never holds the MySQL password: tasks read it from the environment variable the
+    metadata URL names (``?password_env=``, default ``PENSTOCK_METADATA_PASSWORD``).
+    ``metadata_secret`` (``SECRET`` or ``SECRET:KEY``, key default ``password``) fills that
+    variable in every pod from a Kubernetes secret.
     """
     if not image:
         raise PipelineDefinitionError("compiling for Kubeflow needs a container image (--image)")
     project_dir = os.path.abspath(project_dir or os.getcwd())
     root = pipeline_root or pipeline.pipeline_root
-    metadata_value = metadata or metadata_url(pipeline.metadata)
+    config = connection.task_config(connection.parse(metadata) if metadata else pipeline.metadata)
+    secret = _secret_reference(metadata_secret, config) if metadata_secret else None
+    if secret is not None and isinstance(config, connection.MysqlConfig) and not config.password_env:
+        config = dataclasses.replace(config, password_env=connection.DEFAULT_PASSWORD_ENV)
+    metadata_value = config.url()
     in_image = pipeline_path or _path_in_image(pipeline_file, project_dir)
 
     local = local_only_settings(pipeline, root, metadata_value, project_dir)
@@ -142,12 +138,14 @@ def compile_kubeflow(
             "mounted volumes provide them."
         )
     warnings = [f"local-only: {item}" for item in local]
-    if isinstance(pipeline.metadata, MysqlConfig) and pipeline.metadata.password and not metadata:
-        warnings.append("the metadata password is stored in the compiled spec as the default of the "
-                        "'metadata' parameter; pass --metadata without a password and set it per run instead")
+    if isinstance(config, connection.MysqlConfig) and config.password_env and secret is None:
+        warnings.append(f"tasks read the metadata password from the environment variable {config.password_env}, "
+                        "which the spec does not set: pass --metadata-secret SECRET[:KEY] to fill it from a "
+                        "Kubernetes secret, or give the pods that variable otherwise")
 
     kfp = import_kfp()
     dsl, compiler = kfp["dsl"], kfp["compiler"]
+    kubernetes: Any = import_kfp_kubernetes() if secret is not None else None
     task_names = _task_names(pipeline)
     components = {node.id: _container_component(dsl, node.id, task_names[node.id], image, in_image)
                   for node in pipeline.order}
@@ -159,6 +157,8 @@ def compile_kubeflow(
                                        metadata=metadata)
             task.set_display_name(node.id)
             task.set_caching_options(False)  # penstock's cache decides in the task: see module docstring
+            if secret is not None:
+                kubernetes.use_secret_as_env(task, secret_name=secret[0], secret_key_to_env={secret[1]: secret[2]})
             _set_retry(task, node)
             upstream = [tasks[u.id] for u in node.upstream_nodes()]
             if upstream:
@@ -183,6 +183,17 @@ def compile_kubeflow(
         tasks={name: node_id for node_id, name in task_names.items()},
         warnings=warnings,
     )
+
+
+def _secret_reference(reference: str, config: connection.MetadataConfig) -> tuple[str, str, str]:
+    """(secret name, key, environment variable) for ``--metadata-secret SECRET[:KEY]``."""
+    if not isinstance(config, connection.MysqlConfig):
+        raise PipelineDefinitionError(f"--metadata-secret {reference}: the metadata store {config.describe()} "
+                                      "is not MySQL, so there is no password to take from a secret")
+    name, _, key = reference.partition(":")
+    if not name:
+        raise PipelineDefinitionError(f"--metadata-secret {reference!r}: expected SECRET or SECRET:KEY")
+    return name, key or "password", config.password_env or connection.DEFAULT_PASSWORD_ENV
 
 
 def _path_in_image(pipeline_file: str, project_dir: str) -> str:
@@ -287,3 +298,14 @@ def import_kfp() -> dict[str, Any]:
             f"compiling for Kubeflow needs the kfp SDK ({e}); install it with: pip install 'penstock[kfp]'"
         ) from None
     return {"dsl": kfp.dsl, "compiler": kfp.compiler}
+
+
+def import_kfp_kubernetes() -> Any:
+    """``kfp.kubernetes`` (the kfp-kubernetes package): Kubernetes settings of tasks, here secrets."""
+    try:
+        from kfp import kubernetes
+    except ImportError as e:
+        raise PenstockError(
+            f"--metadata-secret needs the kfp-kubernetes package ({e}); install it with: pip install 'penstock[kfp]'"
+        ) from None
+    return kubernetes
