@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("penstock.serving.cli", "serve", "Serve models over TF Serving's REST and gRPC APIs."),
     "compile": ("penstock.cli.compile", "compile_pipeline", "Compile a pipeline for Kubeflow Pipelines or Airflow."),
     "bless": ("penstock.cli.bless", "bless", "Force-bless a model, recorded with who, when and why."),
+    "gc": ("penstock.cli.gc", "gc", "Remove files that no LIVE artifact holds from pipeline roots."),
     "report": ("penstock.cli.report", "report", "Write a self-contained HTML report of a run."),
     "ui": ("penstock.cli.report", "ui", "Browse runs in a local web UI."),
 }

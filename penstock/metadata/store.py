@@ -85,6 +85,7 @@ class RunRecord:
         self.end_ms: int | None = int(props["end_ms"]) if props.get("end_ms") else None
         self.error: str | None = props.get("error") or None
         self.node_ids: list[str] = json.loads(props.get("node_ids", "[]"))
+        self.pipeline_root: str = props.get("pipeline_root", "")
         self.dag: dict[str, list[str]] = json.loads(props.get("dag", "{}"))
         self.properties = props
 
@@ -354,10 +355,12 @@ class MetadataStore:
 
     # -- runs ----------------------------------------------------------------------------------
     def begin_run(
-        self, pipeline_name: str, run_id: str, node_ids: list[str], edges: dict[str, list[str]] | None = None
+        self, pipeline_name: str, run_id: str, node_ids: list[str], edges: dict[str, list[str]] | None = None,
+        pipeline_root: str = "",
     ) -> RunRecord:
         """Create (or reopen) a run context; ``edges`` maps each node to its upstream nodes, so
-        tools can draw the DAG even for components that never ran."""
+        tools can draw the DAG even for components that never ran; ``pipeline_root`` tells
+        ``penstock gc`` where the run's files are."""
         with self._lock:
             self.register_standard_types()
             self._context(PIPELINE_CONTEXT, pipeline_name)
@@ -371,6 +374,7 @@ class MetadataStore:
                     "start_ms": now_ms(),
                     "node_ids": json.dumps(node_ids),
                     "dag": json.dumps(edges or {}),
+                    "pipeline_root": pipeline_root,
                 },
             )
             return RunRecord(context)
@@ -602,6 +606,17 @@ class MetadataStore:
         with self._lock:
             events = self._store.get_events_by_artifact_ids([artifact_id])
         return [(self._pb.Event.Type.Name(e.type), e.execution_id) for e in events]
+
+    def artifacts_under(self, prefix: str) -> list[Artifact]:
+        """Every artifact whose uri lies under ``prefix`` (any state)."""
+        base = prefix.rstrip("/") + "/"
+        with self._lock:
+            protos = self._store.get_artifacts()
+            return [self._from_proto(p) for p in protos if p.uri.startswith(base)]
+
+    def get_executions(self, ids: Iterable[int]) -> dict[int, ExecutionRecord]:
+        with self._lock:
+            return {r.id: r for r in self._records(self._store.get_executions_by_id(list(ids)))}
 
     def update_artifact(self, artifact: Artifact) -> None:
         with self._lock:

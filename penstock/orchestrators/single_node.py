@@ -37,7 +37,8 @@ def run_single_node(
     if max_attempts is not None:
         node.retry_policy = dataclasses.replace(node.retry_policy, max_attempts=max_attempts)
     store = MetadataStore(pipeline.metadata)
-    store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges())
+    store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges(),
+                        pipeline_root=pipeline.pipeline_root)
 
     inputs: dict[str, list[Artifact]] = {}
     for key, channel in node.inputs.items():

@@ -105,7 +105,8 @@ class LocalRunner:
                              resumed=int(resumed.properties.get("resumed", 0)) + 1)
         else:
             run_id = run_id or new_run_id()
-            store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges())
+            store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges(),
+                        pipeline_root=pipeline.pipeline_root)
 
         # Components outside a partial run contribute the outputs of their latest success.
         for node in pipeline.order:
