@@ -40,15 +40,15 @@ REPRESENTATIVE = textwrap.dedent('''
     import os
 
     from penstock.components.example_gen import CsvExampleGen
-    from penstock.components.example_validator import ExampleValidator
-    from penstock.components.schema_gen import SchemaGen
-    from penstock.components.statistics_gen import StatisticsGen
-    from penstock.components.transform import Transform
-    from penstock.pipelines.channel import Channel
-    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-    from penstock.pipelines.pipeline import Pipeline
-    from penstock.pipelines.resolver import LatestBlessedModel, Resolver
-    from penstock.pipelines.standard_artifacts import (
+    from penstock.components.example_validator.component import ExampleValidator
+    from penstock.components.schema_gen.component import SchemaGen
+    from penstock.components.statistics_gen.component import StatisticsGen
+    from penstock.components.transform.component import Transform
+    from penstock.dsl.channel import Channel
+    from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+    from penstock.dsl.pipeline import Pipeline
+    from penstock.dsl.resolver import LatestBlessedModel, Resolver
+    from penstock.dsl.standard_artifacts import (
         Examples, Model, ModelBlessing, ModelEvaluation, PushedModel, TransformGraph,
     )
 
@@ -129,7 +129,7 @@ def _in_process(pipeline_file: pathlib.Path, project: pathlib.Path, output: path
         import json, os, sys, time
         os.chdir({str(project)!r})
         t0 = time.perf_counter()
-        from penstock.pipelines.loader import load_pipeline
+        from penstock.runtime.loader import load_pipeline
         from penstock.orchestrators.kubeflow.compiler import compile_kubeflow
         pipeline = load_pipeline({str(pipeline_file)!r})
         t1 = time.perf_counter()

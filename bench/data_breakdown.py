@@ -43,7 +43,8 @@ def measure(path: pathlib.Path) -> dict[str, Any]:
     from tensorflow_data_validation.statistics import stats_impl
     from tfx_bsl.coders import example_coder
 
-    from penstock.components.example_gen import arrow_examples, csv_reader, example_decoder, example_encoder, tfrecords
+    from penstock.codecs import example_decoder, example_encoder, tfrecords
+    from penstock.components.example_gen import arrow_examples, csv_reader
     from penstock.components.example_gen.splitting import SplitConfig
 
     stages: dict[str, float] = {}

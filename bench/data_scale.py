@@ -97,10 +97,10 @@ def child_components(path: str, mode: str) -> dict[str, Any]:
     import apache_beam  # noqa: F401
     import tensorflow_data_validation  # noqa: F401
 
-    from penstock.components import statistics_gen_executor
     from penstock.components.example_gen import executor as example_gen_executor
-    from penstock.pipelines.context import ExecutorContext
-    from penstock.pipelines.standard_artifacts import Examples, ExampleStatistics
+    from penstock.components.statistics_gen import executor as statistics_gen_executor
+    from penstock.dsl.standard_artifacts import Examples, ExampleStatistics
+    from penstock.runtime.context import ExecutorContext
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="penstock-bench-"))
     examples = Examples(uri=str(work / "examples"))

@@ -20,10 +20,10 @@ import sys
 import tempfile
 import time
 
+from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.standard_artifacts import Examples
 from penstock.orchestrators.local.runner import LocalRunner
-from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.standard_artifacts import Examples
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "overhead.json")
 

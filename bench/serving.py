@@ -85,7 +85,7 @@ def example_from_taxi_csv() -> bytes:
     """The first taxi row as a tf.Example, typed as CsvExampleGen types columns."""
     from tensorflow.core.example import example_pb2
 
-    from penstock.pipelines.user_code import load_module_file
+    from penstock.runtime.user_code import load_module_file
 
     taxi_pipeline = load_module_file(os.path.join(REPO, "examples", "taxi", "pipeline.py"))
     forced_float = set(taxi_pipeline.FLOAT_COLUMNS)  # the pipeline's column_types override

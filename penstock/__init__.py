@@ -15,31 +15,31 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # DSL
-    "Pipeline": "penstock.pipelines.pipeline",
-    "Component": "penstock.pipelines.component",
-    "ComponentSpec": "penstock.pipelines.component",
-    "InputSpec": "penstock.pipelines.component",
-    "OutputSpec": "penstock.pipelines.component",
-    "Channel": "penstock.pipelines.channel",
-    "component": "penstock.pipelines.function_component",
-    "InputArtifact": "penstock.pipelines.function_component",
-    "OutputArtifact": "penstock.pipelines.function_component",
-    "Parameter": "penstock.pipelines.function_component",
-    "OutputDict": "penstock.pipelines.function_component",
-    "Resolver": "penstock.pipelines.resolver",
-    "LatestArtifact": "penstock.pipelines.resolver",
-    "LatestBlessedModel": "penstock.pipelines.resolver",
-    "CachePolicy": "penstock.pipelines.cache",
-    "RetryPolicy": "penstock.pipelines.retry",
-    "ExecutorContext": "penstock.pipelines.context",
-    "Artifact": "penstock.pipelines.artifact",
+    "Pipeline": "penstock.dsl.pipeline",
+    "Component": "penstock.dsl.component",
+    "ComponentSpec": "penstock.dsl.component",
+    "InputSpec": "penstock.dsl.component",
+    "OutputSpec": "penstock.dsl.component",
+    "Channel": "penstock.dsl.channel",
+    "component": "penstock.dsl.function_component",
+    "InputArtifact": "penstock.dsl.function_component",
+    "OutputArtifact": "penstock.dsl.function_component",
+    "Parameter": "penstock.dsl.function_component",
+    "OutputDict": "penstock.dsl.function_component",
+    "Resolver": "penstock.dsl.resolver",
+    "LatestArtifact": "penstock.dsl.resolver",
+    "LatestBlessedModel": "penstock.dsl.resolver",
+    "CachePolicy": "penstock.dsl.cache_policy",
+    "RetryPolicy": "penstock.dsl.retry",
+    "ExecutorContext": "penstock.runtime.context",
+    "Artifact": "penstock.dsl.artifact",
     # orchestration and metadata
     "LocalRunner": "penstock.orchestrators.local.runner",
     "MetadataStore": "penstock.metadata.store",
     "sqlite": "penstock.metadata.connection",
     "mysql": "penstock.metadata.connection",
 }
-_MODULES = {"artifacts": "penstock.pipelines.standard_artifacts", "errors": "penstock.errors"}
+_MODULES = {"artifacts": "penstock.dsl.standard_artifacts", "errors": "penstock.errors"}
 
 
 def __getattr__(name: str) -> Any:

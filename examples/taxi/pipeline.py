@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import os
 
-from penstock.components.evaluator import Evaluator
+from penstock.components.evaluator.component import Evaluator
 from penstock.components.example_gen import CsvExampleGen
-from penstock.components.example_validator import ExampleValidator
-from penstock.components.infra_validator import InfraValidator
-from penstock.components.pusher import Pusher
-from penstock.components.schema_gen import SchemaGen
-from penstock.components.statistics_gen import StatisticsGen
+from penstock.components.example_validator.component import ExampleValidator
+from penstock.components.infra_validator.component import InfraValidator
+from penstock.components.pusher.component import Pusher
+from penstock.components.schema_gen.component import SchemaGen
+from penstock.components.statistics_gen.component import StatisticsGen
 from penstock.components.trainer import Trainer
-from penstock.components.transform import Transform
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.resolver import LatestBlessedModel, Resolver
-from penstock.pipelines.standard_artifacts import Model, ModelBlessing
+from penstock.components.transform.component import Transform
+from penstock.dsl.channel import Channel
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.resolver import LatestBlessedModel, Resolver
+from penstock.dsl.standard_artifacts import Model, ModelBlessing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE_FILE = os.path.join(HERE, "taxi_utils.py")

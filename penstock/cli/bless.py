@@ -49,8 +49,8 @@ def bless(metadata: str | None, artifact_id: int, force: bool, reason: str) -> N
 
 def force_bless(store: Any, artifact_id: int, reason: str, user: str | None = None) -> Any:
     """Record a ManualBlessing execution and its new ModelBlessing; return the blessing."""
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.standard_artifacts import Model, ModelBlessing
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.dsl.standard_artifacts import Model, ModelBlessing
 
     artifact = store.get_artifact(artifact_id)
     overridden = None

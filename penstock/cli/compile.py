@@ -61,7 +61,7 @@ def _compile_kubeflow(pipeline_file: str, output: str | None, image: str, metada
                       metadata_secret: str | None, pipeline_root: str | None, pipeline_path: str | None,
                       allow_local_paths: bool) -> None:
     from penstock.orchestrators.kubeflow.compiler import compile_kubeflow
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     pipeline = load_pipeline(pipeline_file)
     result = compile_kubeflow(
@@ -79,7 +79,7 @@ def _compile_airflow(pipeline_file: str, output: str | None, metadata: str | Non
                      schedule: str | None, retries: int | None, dag_id: str | None) -> None:
     from penstock.metadata import connection
     from penstock.orchestrators.airflow.dag import write_dag_file
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     pipeline = load_pipeline(pipeline_file)  # fail here, not in the Airflow scheduler, on a broken file
     path = write_dag_file(

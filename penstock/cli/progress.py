@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from penstock.orchestrators.node_execution import NodeOutcome
+from penstock.runtime.node_execution import NodeOutcome
 
 _SYMBOLS = {"COMPLETE": "✓", "CACHED": "↺", "REUSED": "↺", "FAILED": "✗", "SKIPPED": "·"}
 _STYLES = {"COMPLETE": "green", "CACHED": "cyan", "REUSED": "cyan", "FAILED": "red", "SKIPPED": "yellow", "RUNNING": "blue"}

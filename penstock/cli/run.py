@@ -33,7 +33,7 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
     from penstock.cli.progress import ConsoleProgress
     from penstock.metadata import connection
     from penstock.orchestrators.local.runner import LocalRunner
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     pipeline = load_pipeline(pipeline_file)
     if metadata:
@@ -60,8 +60,8 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
 
 def verdicts(result: Any, pipeline: Any) -> list[str]:
     """The decisions a user runs a pipeline for: was the model blessed, was it pushed, and why."""
-    from penstock.pipelines.resolver import Resolver
-    from penstock.pipelines.standard_artifacts import InfraBlessing, ModelBlessing, PushedModel
+    from penstock.dsl.resolver import Resolver
+    from penstock.dsl.standard_artifacts import InfraBlessing, ModelBlessing, PushedModel
 
     lines = []
     for node_id, outputs in result.outputs.items():

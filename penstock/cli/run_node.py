@@ -31,8 +31,8 @@ def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None
 
     filter_native_stderr()
     from penstock.cli.progress import ConsoleProgress
-    from penstock.orchestrators.single_node import run_single_node
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
+    from penstock.runtime.single_node import run_single_node
 
     pipeline = load_pipeline(pipeline_file)
     progress = ConsoleProgress([node_id], live=False)

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from penstock.dsl.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
 from penstock.errors import MetadataError, NotFoundError
 from penstock.metadata.connection import MetadataConfig, MysqlConfig
-from penstock.pipelines.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from penstock import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFMA imports TensorFlow)
-from penstock.pipelines.artifact import Artifact
+from penstock.dsl.artifact import Artifact
 
 
 def import_tfma() -> Any:

@@ -13,9 +13,9 @@ import datetime
 import json
 from typing import Any
 
+from penstock.dsl.artifact import Artifact
 from penstock.metadata.lineage import Lineage
 from penstock.metadata.store import ExecutionRecord, MetadataStore, RunRecord
-from penstock.pipelines.artifact import Artifact
 
 NOT_RUN = "NOT RUN"
 # Custom properties that say where data came from: shown prominently in the lineage.

@@ -90,7 +90,7 @@ def _html(body: str, status: int = 200) -> Response:
 def warm_up(store: MetadataStore) -> threading.Thread | None:
     """Import TFMA in the background when some run has an evaluation: the import takes tens of
     seconds, which would otherwise land on the first request for such a run."""
-    from penstock.pipelines.standard_artifacts import ModelEvaluation
+    from penstock.dsl.standard_artifacts import ModelEvaluation
 
     pipelines = {r.pipeline_name for r in store.list_runs()}
     if not any(store.live_artifacts_of_type(p, ModelEvaluation) for p in pipelines):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from penstock.pipelines.artifact import Artifact
+from penstock.dsl.artifact import Artifact
 from penstock.storage import filesystem, layout
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from penstock.pipelines.artifact import Artifact
+from penstock.dsl.artifact import Artifact
 from penstock.storage import filesystem, layout
 
 

@@ -6,8 +6,8 @@ same InputDataError, naming the artifact, the split and the splits it does have.
 
 from __future__ import annotations
 
+from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError
-from penstock.pipelines.artifact import Artifact
 from penstock.storage import filesystem, layout
 
 

@@ -16,8 +16,8 @@ import dataclasses
 import os
 from collections.abc import Iterable
 
+from penstock.dsl.artifact import ArtifactState
 from penstock.metadata.store import MetadataStore
-from penstock.pipelines.artifact import ArtifactState
 from penstock.storage import filesystem, layout
 
 _SCRATCH_DIRS = (layout.TEMP_DIR, ".staging", ".tmp")

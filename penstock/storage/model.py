@@ -3,8 +3,8 @@ a model imported by hand may hold it directly under its uri)."""
 
 from __future__ import annotations
 
+from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError
-from penstock.pipelines.artifact import Artifact
 from penstock.storage import filesystem, layout
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")

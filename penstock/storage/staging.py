@@ -31,8 +31,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from penstock.dsl.artifact import Artifact
 from penstock.errors import StorageError
-from penstock.pipelines.artifact import Artifact
 from penstock.storage import filesystem, layout, reach
 from penstock.storage.filesystem import Transfer
 

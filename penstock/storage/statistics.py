@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError
-from penstock.pipelines.artifact import Artifact
 from penstock.storage import filesystem, layout
 
 if TYPE_CHECKING:

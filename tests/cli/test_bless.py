@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
+from penstock.dsl.channel import Channel
+from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.resolver import LatestBlessedModel, Resolver
+from penstock.dsl.standard_artifacts import Model, ModelBlessing
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.resolver import LatestBlessedModel, Resolver
-from penstock.pipelines.standard_artifacts import Model, ModelBlessing
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 
 
@@ -118,8 +118,8 @@ def test_a_model_id_works_too_and_mistakes_are_refused(tmp_path, unblessed):
 def _an_examples_id(store):
     """The id of an artifact that is neither a Model nor a ModelBlessing: the run has none, so
     make one."""
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.standard_artifacts import Examples
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.dsl.standard_artifacts import Examples
 
     other = Examples("/tmp/nowhere", state=ArtifactState.LIVE)
     store.put_artifact(other)

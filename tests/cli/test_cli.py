@@ -21,7 +21,7 @@ def _cli(args, cwd, **env):
 def test_import_and_help_load_no_heavy_library():
     probe = textwrap.dedent(f"""
         import sys
-        import penstock, penstock.pipelines.pipeline, penstock.pipelines.function_component
+        import penstock, penstock.dsl.pipeline, penstock.dsl.function_component
         from penstock.cli import cli
         try:
             cli.main(["--help"], standalone_mode=False)
@@ -38,9 +38,9 @@ def test_import_and_help_load_no_heavy_library():
 def test_run_runs_show_and_lineage(tmp_path):
     (tmp_path / "pipe.py").write_text(textwrap.dedent("""
         import os
-        from penstock.pipelines.function_component import component, InputArtifact, OutputArtifact
-        from penstock.pipelines.pipeline import Pipeline
-        from penstock.pipelines.standard_artifacts import Examples, Model
+        from penstock.dsl.function_component import component, InputArtifact, OutputArtifact
+        from penstock.dsl.pipeline import Pipeline
+        from penstock.dsl.standard_artifacts import Examples, Model
 
         @component
         def load(examples: OutputArtifact[Examples]):

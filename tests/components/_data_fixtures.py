@@ -8,9 +8,9 @@ import os
 import pathlib
 from typing import Any
 
-from penstock.pipelines.artifact import Artifact, ArtifactState
-from penstock.pipelines.component import Component
-from penstock.pipelines.context import ExecutorContext
+from penstock.dsl.artifact import Artifact, ArtifactState
+from penstock.dsl.component import Component
+from penstock.runtime.context import ExecutorContext
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PENGUIN_DATA = REPO / "examples" / "penguin" / "data"
@@ -149,7 +149,7 @@ def penguin_stats(csv_name: str) -> dict[str, Artifact]:
 
     def build() -> dict[str, Artifact]:
         from penstock.components.example_gen import CsvExampleGen
-        from penstock.components.statistics_gen import StatisticsGen
+        from penstock.components.statistics_gen.component import StatisticsGen
 
         workdir = _scratch() / csv_name
         gen = CsvExampleGen(input_base=str(PENGUIN_DATA), input_pattern=csv_name)
@@ -165,9 +165,9 @@ def penguin_schema() -> Artifact:
     """The schema SchemaGen infers from the clean penguins.csv (computed once per process)."""
 
     def build() -> Artifact:
-        from penstock.components.schema_gen import SchemaGen
-        from penstock.pipelines.channel import Channel
-        from penstock.pipelines.standard_artifacts import ExampleStatistics
+        from penstock.components.schema_gen.component import SchemaGen
+        from penstock.dsl.channel import Channel
+        from penstock.dsl.standard_artifacts import ExampleStatistics
 
         clean = penguin_stats("penguins.csv")
         gen = SchemaGen(statistics=Channel(ExampleStatistics))

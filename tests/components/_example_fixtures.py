@@ -101,8 +101,8 @@ def write_examples(
     import tensorflow as tf
     import tensorflow_data_validation as tfdv
 
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.standard_artifacts import Examples, Schema
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.dsl.standard_artifacts import Examples, Schema
 
     header, rows, kinds = read_csv(csv_path, limit)
     records = to_tf_examples(header, rows, kinds)
@@ -142,7 +142,7 @@ def make_context(
     beam_pipeline_args: list[str] | None = None,
 ) -> Any:
     """An ExecutorContext as the orchestrator would build it: fresh empty output directories."""
-    from penstock.pipelines.context import ExecutorContext
+    from penstock.runtime.context import ExecutorContext
 
     os.makedirs(root, exist_ok=True)
     out_root = tempfile.mkdtemp(prefix=f"{component_id}-", dir=root)
@@ -190,9 +190,9 @@ def trainer_params(**overrides: Any) -> dict[str, Any]:
 
 def run_transform(examples: Any, schema: Any, root: str, cache: Any = None, **params: Any) -> Any:
     """Run the Transform executor; returns the context (outputs marked LIVE)."""
-    from penstock.components import transform_executor
-    from penstock.pipelines import standard_artifacts as sa
-    from penstock.pipelines.artifact import ArtifactState
+    from penstock.components.transform import executor as transform_executor
+    from penstock.dsl import standard_artifacts as sa
+    from penstock.dsl.artifact import ArtifactState
 
     inputs = {"examples": [examples], "schema": [schema]}
     if cache is not None:
@@ -208,8 +208,8 @@ def run_transform(examples: Any, schema: Any, root: str, cache: Any = None, **pa
 
 def run_trainer(inputs: dict[str, list[Any]], root: str, **params: Any) -> Any:
     from penstock.components.trainer import executor
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.standard_artifacts import Model, ModelRun
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.dsl.standard_artifacts import Model, ModelRun
 
     ctx = make_context("Trainer", inputs, {"model": Model, "model_run": ModelRun}, trainer_params(**params), root)
     executor.run(ctx)

@@ -111,8 +111,8 @@ def run_executor(component, root: str, inputs: dict, *, pipeline_name: str = "te
     runner would, and return its outputs (LIVE, with ids, so they can feed the next component)."""
     import tempfile
 
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.context import ExecutorContext
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.runtime.context import ExecutorContext
 
     os.makedirs(root, exist_ok=True)
     out_root = tempfile.mkdtemp(prefix=f"{component.id}-", dir=root)
@@ -137,7 +137,7 @@ _ids = itertools.count(1000)
 
 def live(cls, uri: str, artifact_id: int, **properties):
     """A LIVE artifact of ``cls`` as the runner would hand it to an executor."""
-    from penstock.pipelines.artifact import ArtifactState
+    from penstock.dsl.artifact import ArtifactState
 
     return cls(uri, properties=properties, id=artifact_id, state=ArtifactState.LIVE)
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
+from penstock.dsl.channel import Channel
+from penstock.dsl.standard_artifacts import Examples, Model, Schema
 from penstock.errors import InputDataError, PipelineDefinitionError, UserCodeError
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.standard_artifacts import Examples, Model, Schema
 from tests.components import _model_fixtures as mf
 
 
@@ -30,7 +30,7 @@ def world(tmp_path_factory):
 
 
 def evaluator(eval_config, *, baseline=False, schema=True, **params):
-    from penstock.components.evaluator import Evaluator
+    from penstock.components.evaluator.component import Evaluator
 
     return Evaluator(
         examples=Channel(Examples), model=Channel(Model), eval_config=eval_config,

@@ -317,8 +317,8 @@ def test_missing_span_is_reported(workdir, span_input):
 def test_new_or_rewritten_input_files_are_read_again_not_taken_from_the_cache(tmp_path):
     """The cache key holds the chosen span and the input files' fingerprint: the same parameters
     over new data must not reuse the earlier examples (as TFX's input fingerprint)."""
+    from penstock.dsl.pipeline import Pipeline
     from penstock.orchestrators.local.runner import LocalRunner
-    from penstock.pipelines.pipeline import Pipeline
 
     data = tmp_path / "in"
     write(data / "span-1" / "d.csv", "x\n1\n")

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from penstock.components.example_validator import ExampleValidator
+from penstock.components.example_validator.component import ExampleValidator
+from penstock.dsl.channel import Channel
+from penstock.dsl.standard_artifacts import ExampleStatistics, Schema
 from penstock.errors import PipelineDefinitionError, ValidationGateError
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.standard_artifacts import ExampleStatistics, Schema
 from tests.components._data_fixtures import penguin_schema, penguin_stats, run_component
 
 
@@ -114,10 +114,10 @@ def test_end_to_end_through_the_local_runner(tmp_path):
     """Clean penguins pass; a skewed batch validated against the clean schema stops at the gate,
     and its anomalies artifact is still published."""
     from penstock.components.example_gen import CsvExampleGen
-    from penstock.components.schema_gen import SchemaGen
-    from penstock.components.statistics_gen import StatisticsGen
+    from penstock.components.schema_gen.component import SchemaGen
+    from penstock.components.statistics_gen.component import StatisticsGen
+    from penstock.dsl.pipeline import Pipeline
     from penstock.orchestrators.local.runner import LocalRunner
-    from penstock.pipelines.pipeline import Pipeline
     from tests.components._data_fixtures import PENGUIN_DATA
 
     clean = CsvExampleGen(input_base=str(PENGUIN_DATA), input_pattern="penguins.csv").with_id("clean_gen")

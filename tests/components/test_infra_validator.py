@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
+from penstock.dsl.channel import Channel
+from penstock.dsl.standard_artifacts import Examples, Model
 from penstock.errors import PipelineDefinitionError
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.standard_artifacts import Examples, Model
 from tests.components import _model_fixtures as mf
 
 
@@ -30,7 +30,7 @@ def world(tmp_path_factory):
 
 
 def validate(world, tmp_path, model, **params):
-    from penstock.components.infra_validator import InfraValidator
+    from penstock.components.infra_validator.component import InfraValidator
 
     component = InfraValidator(model=Channel(Model), examples=Channel(Examples), **params)
     inputs = {"model": [world[model]], "examples": [world["examples"]]}
@@ -61,7 +61,7 @@ def test_a_model_that_does_not_load_is_not_blessed(world, tmp_path):
 
 
 def test_bad_parameters_fail_at_declaration():
-    from penstock.components.infra_validator import InfraValidator
+    from penstock.components.infra_validator.component import InfraValidator
 
     with pytest.raises(PipelineDefinitionError, match="num_examples must be >= 1"):
         InfraValidator(model=Channel(Model), examples=Channel(Examples), num_examples=0)

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from penstock.dsl.channel import Channel
+from penstock.dsl.standard_artifacts import InfraBlessing, Model, ModelBlessing
 from penstock.errors import PipelineDefinitionError
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.standard_artifacts import InfraBlessing, Model, ModelBlessing
 from tests.components import _model_fixtures as mf
 
 
@@ -28,7 +28,7 @@ def _blessing(tmp_path, blessed: int, model_id: int = 7, cls=ModelBlessing, expl
 
 
 def _pusher(dest, **params):
-    from penstock.components.pusher import Pusher
+    from penstock.components.pusher.component import Pusher
 
     return Pusher(model=Channel(Model), model_blessing=Channel(ModelBlessing), push_destination=str(dest), **params)
 
@@ -105,7 +105,7 @@ def test_unblessed_model_is_not_pushed_and_says_why(tmp_path, model):
 
 def test_failed_infra_validation_blocks_the_push(tmp_path, model):
     dest = tmp_path / "serving"
-    from penstock.components.pusher import Pusher
+    from penstock.components.pusher.component import Pusher
 
     pusher = Pusher(model=Channel(Model), model_blessing=Channel(ModelBlessing),
                     infra_blessing=Channel(InfraBlessing), push_destination=str(dest))
@@ -137,7 +137,7 @@ def test_default_destination_is_under_penstock_home(penstock_home):
 
 
 def _pusher_default():
-    from penstock.components.pusher import Pusher
+    from penstock.components.pusher.component import Pusher
 
     return Pusher(model=Channel(Model), model_blessing=Channel(ModelBlessing))
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from penstock.components.schema_gen import ImportSchemaGen
+from penstock.components.schema_gen.component import ImportSchemaGen
 from penstock.errors import InputDataError
 from tests.components._data_fixtures import penguin_schema, run_component, write
 
@@ -51,8 +51,8 @@ def test_import_schema_gen_rejects_a_broken_file(tmp_path):
 def test_editing_the_imported_schema_file_imports_it_again(tmp_path):
     """Updating the schema is how a user accepts an anomaly: a cached import of the old file
     would keep the gate shut."""
+    from penstock.dsl.pipeline import Pipeline
     from penstock.orchestrators.local.runner import LocalRunner
-    from penstock.pipelines.pipeline import Pipeline
 
     source = write(tmp_path / "mine.pbtxt", 'feature { name: "x" type: INT }\n')
 

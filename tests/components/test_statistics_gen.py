@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from penstock.components.statistics_gen import StatisticsGen
+from penstock.components.statistics_gen.component import StatisticsGen
+from penstock.dsl.channel import Channel
+from penstock.dsl.standard_artifacts import Examples
 from penstock.errors import PipelineDefinitionError
-from penstock.pipelines.channel import Channel
-from penstock.pipelines.standard_artifacts import Examples
 from tests.components._data_fixtures import (
     as_dict,
     assert_same_statistics,
@@ -71,8 +71,8 @@ def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
     """No runner chosen: statistics are computed in process, block by block (here blocks of 2 KB,
     so partial results are merged), with penstock's column-wise decoder or, for records it
     leaves alone, tfx-bsl's; they must be those the Beam pipeline computes."""
-    from penstock.components import statistics_gen_beam_fns
-    from penstock.components.example_gen import example_decoder
+    from penstock.codecs import example_decoder
+    from penstock.components.statistics_gen import beam_fns as statistics_gen_beam_fns
 
     examples = penguin_stats("penguins_raw.csv")["examples"]
     monkeypatch.setattr(statistics_gen_beam_fns, "BLOCK_BYTES", 2048)

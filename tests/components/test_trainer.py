@@ -48,8 +48,8 @@ def test_fn_args_fields(penguin_inputs, tmp_path):
 
     from penstock.components.trainer import FnArgs
     from penstock.components.trainer.executor import build_fn_args
-    from penstock.pipelines.artifact import ArtifactState
-    from penstock.pipelines.standard_artifacts import HyperParameters, Model, ModelRun
+    from penstock.dsl.artifact import ArtifactState
+    from penstock.dsl.standard_artifacts import HyperParameters, Model, ModelRun
 
     hp = HyperParameters(str(tmp_path / "hp"), state=ArtifactState.LIVE)
     os.makedirs(hp.uri)
@@ -190,8 +190,8 @@ def test_strategies():
 
 def test_declaration_checks():
     from penstock.components.trainer import Trainer
-    from penstock.pipelines.channel import Channel
-    from penstock.pipelines.standard_artifacts import Examples
+    from penstock.dsl.channel import Channel
+    from penstock.dsl.standard_artifacts import Examples
 
     examples = Channel(Examples)
     with pytest.raises(PipelineDefinitionError, match="exactly one of module_file"):
@@ -238,12 +238,12 @@ def test_taxi_trains_better_than_baseline_without_skew():
 def test_penguin_pipeline_end_to_end(tmp_path, penstock_home):
     """CsvExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer through LocalRunner."""
     from penstock.components.example_gen import CsvExampleGen
-    from penstock.components.schema_gen import SchemaGen
-    from penstock.components.statistics_gen import StatisticsGen
+    from penstock.components.schema_gen.component import SchemaGen
+    from penstock.components.statistics_gen.component import StatisticsGen
     from penstock.components.trainer import Trainer
-    from penstock.components.transform import Transform
+    from penstock.components.transform.component import Transform
+    from penstock.dsl.pipeline import Pipeline
     from penstock.orchestrators.local.runner import LocalRunner
-    from penstock.pipelines.pipeline import Pipeline
 
     data = tmp_path / "data"
     data.mkdir()

@@ -171,9 +171,9 @@ def test_bad_preprocessing_fn_is_a_user_code_error(case, tmp_path):
 
 
 def test_declaration_needs_exactly_one_source():
-    from penstock.components.transform import Transform
-    from penstock.pipelines.channel import Channel
-    from penstock.pipelines.standard_artifacts import Examples, Schema
+    from penstock.components.transform.component import Transform
+    from penstock.dsl.channel import Channel
+    from penstock.dsl.standard_artifacts import Examples, Schema
 
     channels = {"examples": Channel(Examples), "schema": Channel(Schema)}
     with pytest.raises(PipelineDefinitionError, match="exactly one of module_file"):

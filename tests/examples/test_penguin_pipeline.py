@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
+from penstock.dsl.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
 from penstock.metadata import connection
 from penstock.metadata.store import MetadataStore
-from penstock.pipelines.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing, PushedModel
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 
 PIPELINE_FILE = os.path.join(PROJECT_ROOT, "examples", "penguin", "pipeline.py")
@@ -77,7 +77,7 @@ def test_the_whole_pipeline_runs_on_the_dask_runner(tmp_path):
     pipeline_file.write_text(
         "import sys\n"
         f"sys.path.insert(0, {PROJECT_ROOT!r})\n"
-        "from penstock.components import _beam_dask\n"
+        "from penstock.integrations.dask import runner as _beam_dask\n"
         "from examples.penguin.pipeline import create_pipeline\n"
         "run_pipeline = _beam_dask.DaskRunner.run_pipeline\n"
         "def logged(self, pipeline, options):\n"  # which pipelines the DaskRunner ran

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from ml_metadata.metadata_store import metadata_store
 
 from penstock.cli import cli
+from penstock.dsl.standard_artifacts import Examples, Model
 from penstock.errors import MetadataError
 from penstock.metadata import connection
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.kubeflow.local_executor import load_spec, run_compiled
-from penstock.pipelines.standard_artifacts import Examples, Model
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 from tests.orchestrators._compiled_pipelines import write_tiny_pipeline
 
@@ -156,9 +156,9 @@ TWO_SOURCES = textwrap.dedent('''
     import os
     import time
 
-    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-    from penstock.pipelines.pipeline import Pipeline
-    from penstock.pipelines.standard_artifacts import Examples, Model
+    from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+    from penstock.dsl.pipeline import Pipeline
+    from penstock.dsl.standard_artifacts import Examples, Model
 
 
     @component

@@ -7,13 +7,13 @@ import os
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.standard_artifacts import Examples, Model
 from penstock.metadata import connection
 from penstock.metadata.lineage import Lineage
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
-from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.standard_artifacts import Examples, Model
 
 
 @component

@@ -16,9 +16,9 @@ from penstock.metadata.store import MetadataStore
 TINY_PIPELINE = textwrap.dedent('''
     import os
 
-    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, OutputDict, component
-    from penstock.pipelines.pipeline import Pipeline
-    from penstock.pipelines.standard_artifacts import Examples, Model, ModelEvaluation
+    from penstock.dsl.function_component import InputArtifact, OutputArtifact, OutputDict, component
+    from penstock.dsl.pipeline import Pipeline
+    from penstock.dsl.standard_artifacts import Examples, Model, ModelEvaluation
 
 
     @component

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from penstock.cli import cli
+from penstock.dsl.component import Component, ComponentSpec, Parameter
 from penstock.errors import ExecutionError, PipelineDefinitionError
 from penstock.metadata.connection import sqlite
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.kubeflow.compiler import compile_kubeflow
 from penstock.orchestrators.kubeflow.local_executor import load_spec, run_compiled, task_order
-from penstock.pipelines.component import Component, ComponentSpec, Parameter
-from penstock.pipelines.loader import load_pipeline
+from penstock.runtime.loader import load_pipeline
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 from tests.orchestrators._compiled_pipelines import run_snapshot, write_tiny_pipeline
 
@@ -126,9 +126,9 @@ def test_failing_task_stops_the_run_naming_the_task(tmp_path):
     (project / "pipeline.py").write_text(textwrap.dedent('''
         import os
 
-        from penstock.pipelines.function_component import OutputArtifact, component
-        from penstock.pipelines.pipeline import Pipeline
-        from penstock.pipelines.standard_artifacts import Examples
+        from penstock.dsl.function_component import OutputArtifact, component
+        from penstock.dsl.pipeline import Pipeline
+        from penstock.dsl.standard_artifacts import Examples
 
         @component
         def broken(examples: OutputArtifact[Examples]):
@@ -165,7 +165,7 @@ def _pipeline_with(tmp_path, root, metadata, **params):
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
     (project / "pipeline.py").write_text("# compiled in-process below\n")
-    from penstock.pipelines.pipeline import Pipeline
+    from penstock.dsl.pipeline import Pipeline
 
     gen = CsvExampleGen(**params)
     return project, Pipeline("remote", [gen], pipeline_root=root, metadata=metadata)
@@ -239,7 +239,7 @@ class UsesModuleFile(Component):
 
 
 def test_module_files_inside_the_image_are_fine_outside_it_are_not(tmp_path):
-    from penstock.pipelines.pipeline import Pipeline
+    from penstock.dsl.pipeline import Pipeline
 
     project = tmp_path / "project"
     project.mkdir()

@@ -11,15 +11,15 @@ import time
 
 import pytest
 
+from penstock.dsl.artifact import ArtifactState
+from penstock.dsl.component import Component, ComponentSpec, OutputSpec
+from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.standard_artifacts import Examples, Model
 from penstock.errors import PipelineDefinitionError
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
-from penstock.pipelines.artifact import ArtifactState
-from penstock.pipelines.component import Component, ComponentSpec, OutputSpec
-from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-from penstock.pipelines.loader import load_pipeline
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.standard_artifacts import Examples, Model
+from penstock.runtime.loader import load_pipeline
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 
 CALLS: list[str] = []
@@ -149,9 +149,9 @@ def _write_project(tmp_path, helper_body: str) -> str:
     (project / "pipeline.py").write_text(textwrap.dedent('''
         import os, time
         from helpers import transform
-        from penstock.pipelines.function_component import component, OutputArtifact
-        from penstock.pipelines.pipeline import Pipeline
-        from penstock.pipelines.standard_artifacts import Examples
+        from penstock.dsl.function_component import component, OutputArtifact
+        from penstock.dsl.pipeline import Pipeline
+        from penstock.dsl.standard_artifacts import Examples
 
         @component
         def step(out: OutputArtifact[Examples]):

@@ -14,10 +14,10 @@ import time
 import pytest
 
 from penstock.components.example_gen import CsvExampleGen
-from penstock.components.statistics_gen import StatisticsGen
+from penstock.components.statistics_gen.component import StatisticsGen
+from penstock.dsl.pipeline import Pipeline
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
-from penstock.pipelines.pipeline import Pipeline
 from tests.conftest import PROJECT_ROOT
 
 PENGUINS = os.path.join(PROJECT_ROOT, "examples", "penguin", "data", "penguins.csv")

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from penstock import _env  # noqa: F401  (TF_USE_LEGACY_KERAS before TFMA imports TensorFlow)
-from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.standard_artifacts import (
+from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.standard_artifacts import (
     ExampleAnomalies,
     Examples,
     ExampleStatistics,

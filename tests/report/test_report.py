@@ -8,7 +8,7 @@ import subprocess
 from click.testing import CliRunner
 
 from penstock.cli import cli
-from penstock.pipelines.standard_artifacts import ExampleAnomalies, ExampleStatistics
+from penstock.dsl.standard_artifacts import ExampleAnomalies, ExampleStatistics
 from penstock.report.data_views import read_anomalies, read_statistics
 from penstock.report.model import gather_run
 from penstock.report.render import render_report

@@ -63,7 +63,7 @@ def row_hashes(batch: pa.RecordBatch, drop: tuple[str, ...] = ()) -> np.ndarray:
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
-    from penstock.components.example_gen._arrow_buffers import value_offsets
+    from penstock.codecs._arrow_buffers import value_offsets
 
     texts = []
     for name in sorted(n for n in batch.schema.names if n not in drop):
@@ -88,7 +88,7 @@ def encode_examples(batch: pa.RecordBatch) -> pa.LargeBinaryArray:
     what it does not write (e.g. nulls inside lists)."""
     import pyarrow as pa
 
-    from penstock.components.example_gen import example_encoder
+    from penstock.codecs import example_encoder
 
     try:
         return example_encoder.encode(batch)

@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from penstock.codecs.tfrecords import Records, as_record_array
 from penstock.components.example_gen import arrow_examples, csv_reader
 from penstock.components.example_gen.splitting import SplitConfig, key_bytes
-from penstock.components.example_gen.tfrecords import Records, as_record_array
 from penstock.storage import filesystem
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def iter_batches(source: str, task: ReadTask, csv_options: csv_reader.CsvOptions
         groups = list(range(*task.part)) if task.part is not None else None
         yield from pq.ParquetFile(filesystem.arrow_source(path)).iter_batches(batch_size=65536, row_groups=groups)
     else:
-        from penstock.components.example_gen.tfrecords import iter_records
+        from penstock.codecs.tfrecords import iter_records
 
         chunk: list[bytes] = []
         for record in iter_records(path):

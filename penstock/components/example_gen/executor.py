@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from penstock.components._beam import uses_local_engine
+from penstock.beam.pipeline import uses_local_engine
 from penstock.components.example_gen import csv_reader, spans
 from penstock.components.example_gen.splitting import SplitConfig
 from penstock.errors import ExecutionError, InputDataError, PenstockError, PipelineDefinitionError
-from penstock.pipelines.context import ExecutorContext
+from penstock.runtime.context import ExecutorContext
 from penstock.storage import filesystem
 
 _READ_TASK_BYTES = 32 << 20  # input bytes per Beam read task on multi-process and distributed runners
@@ -71,7 +71,7 @@ def _run(ctx: ExecutorContext, source: str) -> None:
     else:
         if split.column:
             raise PipelineDefinitionError(f"{ctx.component_id}: split_column is not supported for ImportExampleGen; use input_splits")
-        from penstock.components.example_gen.tfrecords import check_examples_file
+        from penstock.codecs.tfrecords import check_examples_file
 
         for _, path in files:
             check_examples_file(path)
@@ -304,9 +304,9 @@ def _write_with_beam(
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
-    from penstock.components._beam import make_pipeline, runs_in_one_process
+    from penstock.beam.pipeline import make_pipeline, runs_in_one_process
+    from penstock.codecs.tfrecord_sink import WriteTFRecordBatches
     from penstock.components.example_gen import beam_fns, conversion
-    from penstock.components.example_gen.tfrecord_sink import WriteTFRecordBatches
 
     pipeline = make_pipeline(ctx.beam_pipeline_args)
     tasks = pipeline | "ReadTasks" >> beam.Create(
@@ -340,7 +340,7 @@ def _write_with_beam(
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(beam_fns.METRICS_NAMESPACE))["counters"]
     except NotImplementedError:  # e.g. Beam's DaskRunner collects no metrics: count what the workers wrote
-        from penstock.components.example_gen.tfrecords import count_records
+        from penstock.codecs.tfrecords import count_records
 
         for name in split_names:
             counts[name] = sum(count_records(e.path) for e in filesystem.list_files(output.split_uri(name)))

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from penstock.components._parallel import ordered_map
-from penstock.components.example_gen.tfrecords import GzipTFRecordWriter, Records
+from penstock.codecs.tfrecords import GzipTFRecordWriter, Records
+from penstock.runtime.parallel import ordered_map
 from penstock.storage import filesystem
 
 FILE_NAME = "data_tfrecord-00000-of-00001.gz"

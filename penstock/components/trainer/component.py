@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from penstock.components._user_fn import require_one_source
-from penstock.errors import PipelineDefinitionError
-from penstock.pipelines.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
-from penstock.pipelines.standard_artifacts import (
+from penstock.dsl.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
+from penstock.dsl.standard_artifacts import (
     Examples,
     HyperParameters,
     Model,
@@ -20,6 +18,8 @@ from penstock.pipelines.standard_artifacts import (
     Schema,
     TransformGraph,
 )
+from penstock.errors import PipelineDefinitionError
+from penstock.runtime.user_functions import require_one_source
 
 _ARGS_KEYS = {"num_steps", "splits"}
 

@@ -11,12 +11,12 @@ import os
 from typing import Any
 
 import penstock._env  # first: Keras 2 mode before TensorFlow is imported
-from penstock.components._user_fn import resolve_user_function
 from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError, UserCodeError
-from penstock.pipelines.artifact import Artifact
-from penstock.pipelines.context import ExecutorContext
-from penstock.pipelines.user_code import describe_user_exception
+from penstock.runtime.context import ExecutorContext
+from penstock.runtime.user_code import describe_user_exception
+from penstock.runtime.user_functions import resolve_user_function
 from penstock.storage import examples as examples_io
 from penstock.storage import filesystem, layout
 from penstock.storage import model as model_io

@@ -16,8 +16,8 @@ import sys
 from types import EllipsisType
 from typing import Any
 
-from penstock.pipelines.component import Node
-from penstock.pipelines.pipeline import Pipeline
+from penstock.dsl.component import Node
+from penstock.dsl.pipeline import Pipeline
 
 # Jinja: Airflow renders this into the DAG run's id when the task runs.
 AIRFLOW_RUN_ID = "{{ run_id }}"
@@ -53,7 +53,7 @@ def create_dag(
     from airflow.operators.bash import BashOperator
 
     from penstock.metadata import connection
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     pipeline_file = os.path.abspath(pipeline_file)
     pipeline = load_pipeline(pipeline_file)

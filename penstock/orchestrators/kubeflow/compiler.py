@@ -22,10 +22,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from penstock.dsl.component import Component, Node
+from penstock.dsl.pipeline import Pipeline
 from penstock.errors import PenstockError, PipelineDefinitionError
 from penstock.metadata import connection
-from penstock.pipelines.component import Component, Node
-from penstock.pipelines.pipeline import Pipeline
 
 # Artifact stores a pod can reach. Anything else is a path on the compiling machine.
 REMOTE_SCHEMES = ("gs://", "s3://", "s3a://", "hdfs://", "abfs://", "abfss://", "az://", "wasb://", "wasbs://",

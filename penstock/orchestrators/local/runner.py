@@ -16,9 +16,11 @@ import secrets
 import time
 from typing import Protocol
 
+from penstock.dsl.artifact import Artifact
+from penstock.dsl.pipeline import Pipeline
 from penstock.errors import NotFoundError, PipelineDefinitionError
 from penstock.metadata.store import MetadataStore, now_ms
-from penstock.orchestrators.node_execution import (
+from penstock.runtime.node_execution import (
     FAILED,
     REUSED,
     SKIPPED,
@@ -27,8 +29,6 @@ from penstock.orchestrators.node_execution import (
     inputs_from_outputs,
     latest_outputs,
 )
-from penstock.pipelines.artifact import Artifact
-from penstock.pipelines.pipeline import Pipeline
 from penstock.storage.staging import discard_unrecorded_outputs
 
 

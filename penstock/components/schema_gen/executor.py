@@ -1,0 +1,77 @@
+"""Executors of SchemaGen and ImportSchemaGen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from penstock.errors import PipelineDefinitionError
+from penstock.runtime.context import ExecutorContext
+from penstock.storage import filesystem
+from penstock.storage import schema as schema_io
+from penstock.storage import statistics as statistics_io
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+
+def run_schema_gen(ctx: ExecutorContext) -> None:
+    import tensorflow_data_validation as tfdv
+
+    statistics = ctx.input("statistics")
+    splits = list(ctx.parameters.get("infer_from_splits") or ["train"])
+    missing = [s for s in splits if s not in statistics.split_names]
+    if missing:
+        raise PipelineDefinitionError(
+            f"{ctx.component_id}: infer_from_splits names {missing}, but the statistics have splits {statistics.split_names}"
+        )
+    schema = None
+    all_stats = []
+    for split in splits:
+        stats = statistics_io.load(statistics, split, ctx.component_id)
+        if schema is None:
+            schema = tfdv.infer_schema(
+                stats,
+                infer_feature_shape=bool(ctx.parameters.get("infer_feature_shape", True)),
+                max_string_domain_size=int(ctx.parameters.get("max_string_domain_size", 100)),
+            )
+        else:
+            schema = tfdv.update_schema(schema, stats)
+        all_stats.append(stats)
+    assert schema is not None
+    if ctx.parameters.get("infer_value_bounds", True):
+        add_value_bounds(schema, all_stats)
+    schema_io.save(ctx.output("schema").uri, schema)
+    ctx.output("schema").custom_properties["num_features"] = len(schema.feature)
+
+
+def add_value_bounds(schema: schema_pb2.Schema, stats_list: list[statistics_pb2.DatasetFeatureStatisticsList]) -> None:
+    """Non-negative numeric features get min 0; floats within [0, 1] also get max 1."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    for stats in stats_list:
+        for feature_stats in stats.datasets[0].features:
+            if feature_stats.HasField("num_stats") and feature_stats.num_stats.common_stats.num_non_missing > 0:
+                name = feature_stats.path.step[-1] if feature_stats.path.step else feature_stats.name
+                lows[name] = min(lows.get(name, float("inf")), feature_stats.num_stats.min)
+                highs[name] = max(highs.get(name, float("-inf")), feature_stats.num_stats.max)
+    for feature in schema.feature:
+        low, high = lows.get(feature.name), highs.get(feature.name)
+        if low is None or high is None or low < 0:
+            continue
+        if feature.type == schema_pb2.FLOAT and feature.WhichOneof("domain_info") in (None, "float_domain"):
+            if not feature.float_domain.HasField("min"):
+                feature.float_domain.min = 0.0
+            if high <= 1.0 and not feature.float_domain.HasField("max"):
+                feature.float_domain.max = 1.0
+        elif feature.type == schema_pb2.INT and feature.WhichOneof("domain_info") in (None, "int_domain"):
+            if not feature.int_domain.HasField("min"):
+                feature.int_domain.min = 0
+
+
+def run_import_schema_gen(ctx: ExecutorContext) -> None:
+    path = ctx.parameters["schema_file"]
+    schema = schema_io.load(path)  # validates: a broken file fails here, naming the file
+    schema_io.save(ctx.output("schema").uri, schema)
+    ctx.output("schema").custom_properties["source"] = filesystem.absolute(path)

@@ -1,0 +1,2 @@
+"""Optional integrations, each imported only when its name is used (``--runner=DaskRunner``
+loads ``dask``)."""

@@ -1,0 +1,69 @@
+"""Run one node of a pipeline run in this process, with inputs resolved from ML Metadata.
+
+The building block of every orchestrator that runs components as separate tasks: each task
+calls this with the shared run id, so all tasks of a run land in the same ML Metadata run
+context, and the run's state is kept current as tasks finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from penstock.dsl.artifact import Artifact
+from penstock.dsl.pipeline import Pipeline
+from penstock.errors import ExecutionError
+from penstock.metadata import connection
+from penstock.metadata.store import MetadataStore, now_ms
+from penstock.runtime.node_execution import FAILED, NodeExecutor, NodeOutcome, latest_outputs
+
+
+def run_single_node(
+    pipeline: Pipeline,
+    node_id: str,
+    run_id: str,
+    *,
+    metadata: str | None = None,
+    pipeline_root: str | None = None,
+    enable_cache: bool = True,
+    max_attempts: int | None = None,
+    observer: Any = None,
+) -> NodeOutcome:
+    if metadata:
+        pipeline.metadata = connection.parse(metadata)
+    if pipeline_root:
+        pipeline.pipeline_root = pipeline_root
+    node = pipeline.node(node_id)
+    if max_attempts is not None:
+        node.retry_policy = dataclasses.replace(node.retry_policy, max_attempts=max_attempts)
+    store = MetadataStore(pipeline.metadata)
+    store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges(),
+                        pipeline_root=pipeline.pipeline_root)
+
+    inputs: dict[str, list[Artifact]] = {}
+    for key, channel in node.inputs.items():
+        producer = channel.producer
+        if producer is None or channel.output_key is None:
+            continue
+        produced = latest_outputs(store, pipeline.name, producer.id, run_id=run_id)
+        if produced is None:
+            raise ExecutionError(
+                node_id, f"input {key!r}: upstream component {producer.id!r} has not completed in run {run_id}"
+            )
+        inputs[key] = produced.get(channel.output_key, [])
+
+    if observer:
+        observer.node_started(node_id)
+    outcome = NodeExecutor(store, pipeline, run_id, enable_cache=enable_cache).execute(node, inputs)
+    if observer:
+        observer.node_finished(outcome)
+
+    executions = store.run_executions(run_id)
+    latest_state = {}
+    for record in executions:
+        latest_state[record.component_id] = record.state
+    if outcome.state == FAILED:
+        store.update_run(run_id, state="FAILED", end_ms=now_ms(), error=f"{node_id}: {outcome.error}")
+    elif all(latest_state.get(n.id) in ("COMPLETE", "CACHED") for n in pipeline.order):
+        store.update_run(run_id, state="COMPLETE", end_ms=now_ms(), error="")
+    return outcome
