@@ -23,6 +23,7 @@ import click
 from penstock import settings
 from penstock.cli.inspect import metadata_option, open_store
 from penstock.errors import NotFoundError, PenstockError
+from penstock.metadata.states import ExecutionState
 
 MANUAL_BLESSING_TYPE = "penstock.ManualBlessing"
 NODE_ID = "ManualBlessing"
@@ -97,7 +98,7 @@ def force_bless(store: Any, artifact_id: int, reason: str, user: str | None = No
         run_id=run_id,
         node_id=NODE_ID,
         type_name=MANUAL_BLESSING_TYPE,
-        state="COMPLETE",
+        state=ExecutionState.COMPLETE,
         inputs=inputs,
         outputs={"blessing": blessing},
         properties={"forced_by": user, "forced_at": forced_at, "reason": reason, "start_ms": now_ms, "end_ms": now_ms},

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from penstock import settings
+from penstock.metadata.states import ExecutionState
 
 METADATA_ENV = "PENSTOCK_METADATA"
 
@@ -66,7 +67,7 @@ def runs(metadata: str | None, pipeline_name: str | None, limit: int) -> None:
     store = open_store(metadata)
     table = Table("run", "pipeline", "state", "started", "duration", "error")
     for run in store.list_runs(pipeline_name)[:limit]:
-        style = {"COMPLETE": "green", "FAILED": "red", "RUNNING": "blue"}.get(run.state, "")
+        style = {ExecutionState.COMPLETE: "green", ExecutionState.FAILED: "red", ExecutionState.RUNNING: "blue"}.get(run.state, "")
         table.add_row(run.run_id, run.pipeline_name, f"[{style}]{run.state}[/]", _when(run.start_ms),
                       _seconds(run.duration_s), (run.error or "")[:80])
     _console().print(table)
@@ -92,7 +93,7 @@ def show(metadata: str | None, run_id: str | None) -> None:
         shown = "\n".join(
             f"{key}: #{a.id} {a.TYPE_NAME} {a.uri}" for key, arts in outputs.items() for a in arts
         )
-        style = {"COMPLETE": "green", "CACHED": "cyan", "FAILED": "red", "RUNNING": "blue"}.get(record.state, "")
+        style = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.FAILED: "red", ExecutionState.RUNNING: "blue"}.get(record.state, "")
         decision = record.cache_decision or ""
         if record.error:
             decision = (decision + "\n" if decision else "") + f"[red]error: {record.error}[/]"

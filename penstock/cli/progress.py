@@ -8,10 +8,11 @@ import threading
 import time
 from typing import Any
 
+from penstock.metadata.states import ExecutionState
 from penstock.runtime.node_execution import NodeOutcome
 
-_SYMBOLS = {"COMPLETE": "✓", "CACHED": "↺", "REUSED": "↺", "FAILED": "✗", "SKIPPED": "·"}
-_STYLES = {"COMPLETE": "green", "CACHED": "cyan", "REUSED": "cyan", "FAILED": "red", "SKIPPED": "yellow", "RUNNING": "blue"}
+_SYMBOLS = {ExecutionState.COMPLETE: "✓", ExecutionState.CACHED: "↺", ExecutionState.REUSED: "↺", ExecutionState.FAILED: "✗", ExecutionState.SKIPPED: "·"}
+_STYLES: dict[str, str] = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.REUSED: "cyan", ExecutionState.FAILED: "red", ExecutionState.SKIPPED: "yellow", ExecutionState.RUNNING: "blue"}
 
 
 class ConsoleProgress:
@@ -49,13 +50,14 @@ class ConsoleProgress:
         now = time.perf_counter()
         for nid in self.node_ids:
             state = self.states.get(nid, "WAITING")
-            if state == "RUNNING":
+            if state == ExecutionState.RUNNING:
                 elapsed = f"{now - self.started[nid]:6.1f} s"
             elif nid in self.durations:
                 elapsed = f"{self.durations[nid]:6.2f} s"
             else:
                 elapsed = ""
-            table.add_row(f"[{_STYLES.get(state, 'dim')}]{state.lower():9}[/]", nid, elapsed)
+            style = _STYLES.get(state, "dim")  # "WAITING" has no style of its own
+            table.add_row(f"[{style}]{state.lower():9}[/]", nid, elapsed)
         return table
 
     def _refresh(self) -> None:
@@ -68,7 +70,7 @@ class ConsoleProgress:
 
     def node_started(self, node_id: str) -> None:
         with self._lock:
-            self.states[node_id] = "RUNNING"
+            self.states[node_id] = ExecutionState.RUNNING
             self.started[node_id] = time.perf_counter()
             self._log(f"[blue]▶[/] {node_id}")
             self._refresh()
@@ -80,8 +82,8 @@ class ConsoleProgress:
             style = _STYLES.get(outcome.state, "")
             symbol = _SYMBOLS.get(outcome.state, "?")
             detail = ""
-            if outcome.state in ("CACHED", "REUSED"):
-                detail = " (cached)" if outcome.state == "CACHED" else " (resumed)"
+            if outcome.state in (ExecutionState.CACHED, ExecutionState.REUSED):
+                detail = " (cached)" if outcome.state == ExecutionState.CACHED else " (resumed)"
             if outcome.error:
                 detail = f": {outcome.error}"
             self._log(f"[{style}]{symbol}[/] {outcome.node_id} [dim]{outcome.duration_s:.2f} s[/]{detail}")

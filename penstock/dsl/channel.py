@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from penstock.dsl.artifact import Artifact
 
 if TYPE_CHECKING:
-    from penstock.dsl.component import Node
+    from penstock.dsl.node import Node
 
 
 class Channel:

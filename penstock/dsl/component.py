@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from penstock.dsl import types as _typecheck
 from penstock.dsl.artifact import Artifact
 from penstock.dsl.cache_policy import CachePolicy
-from penstock.dsl.channel import Channel, OutputChannels
+from penstock.dsl.channel import Channel
+from penstock.dsl.node import Node
+from penstock.dsl.parameter import Parameter
 from penstock.dsl.retry import RetryPolicy
 from penstock.errors import PipelineDefinitionError
-
-_REQUIRED: Any = object()
-_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,75 +40,10 @@ class OutputSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Parameter:
-    """A JSON-serializable execution parameter checked against ``type`` at declaration.
-
-    ``user_code=True`` marks a parameter naming a user module file or an importable
-    ``module.function``: its source (and the user modules it imports) joins the cache key.
-    """
-
-    type: Any
-    default: Any = _REQUIRED
-    description: str = ""
-    user_code: bool = False
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-
-@dataclasses.dataclass(frozen=True)
 class ComponentSpec:
     inputs: dict[str, InputSpec] = dataclasses.field(default_factory=dict)
     outputs: dict[str, OutputSpec] = dataclasses.field(default_factory=dict)
     parameters: dict[str, Parameter] = dataclasses.field(default_factory=dict)
-
-
-class Node:
-    """Anything placed in a pipeline: a component or a resolver."""
-
-    id: str
-    inputs: dict[str, Channel]
-    outputs: OutputChannels
-    cache_policy: CachePolicy
-    retry_policy: RetryPolicy
-    upstream_extra: list[Node]
-
-    @property
-    def type_name(self) -> str:
-        cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}"
-
-    def upstream_nodes(self) -> list[Node]:
-        seen: dict[int, Node] = {}
-        for channel in self.inputs.values():
-            if channel.producer is not None:
-                seen.setdefault(id(channel.producer), channel.producer)
-        for node in self.upstream_extra:
-            seen.setdefault(id(node), node)
-        return list(seen.values())
-
-    def add_upstream(self, node: Node) -> Node:
-        """Run after ``node`` even though no artifact flows between them (TFX's add_upstream_node)."""
-        if node is self:
-            raise PipelineDefinitionError(f"{self.id}: a component cannot depend on itself")
-        self.upstream_extra.append(node)
-        return self
-
-    def with_id(self, id: str) -> Node:
-        _check_id(id)
-        self.id = id
-        return self
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} id={self.id!r}>"
-
-
-def _check_id(id: str) -> None:
-    if not isinstance(id, str) or not _ID_PATTERN.match(id):
-        raise PipelineDefinitionError(
-            f"component id {id!r} is invalid: use letters, digits, '_', '-' or '.', starting with a letter"
-        )
 
 
 class Component(Node):
@@ -135,16 +68,9 @@ class Component(Node):
     FILE_ACCESS: ClassVar[tuple[str, ...]] = ("local",)
 
     def __init__(self, *, id: str | None = None, **kwargs: Any) -> None:
-        cls_name = type(self).__name__
-        self.id = id or cls_name
-        _check_id(self.id)
         spec = self.SPEC
-        self.inputs = {}
-        self.parameters: dict[str, Any] = {}
-        self.cache_policy = CachePolicy()
-        self.retry_policy = RetryPolicy()
+        super().__init__(id or type(self).__name__, {}, {key: out.type for key, out in spec.outputs.items()})
         self.beam_pipeline_args: list[str] | None = None
-        self.upstream_extra = []
 
         for name, value in kwargs.items():
             # A name may be both an input and a parameter (Trainer's hyperparameters: a channel
@@ -170,9 +96,6 @@ class Component(Node):
                         f"{self.id}: required parameter {name!r} ({_typecheck.describe(param.type)}) is missing"
                     )
                 self.parameters[name] = param.default
-        self.outputs = OutputChannels(
-            {key: Channel(out.type, self, key) for key, out in spec.outputs.items()}, self.id
-        )
 
     def _bind_input(self, name: str, value: Any) -> None:
         expected = self.SPEC.inputs[name]

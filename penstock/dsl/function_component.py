@@ -7,8 +7,8 @@
         return {"accuracy": 0.93}
 
 Input and output artifacts are declared by type, primitive arguments (int, float, str, bool,
-list, dict) are parameters, and primitive return values become value artifacts (Integer,
-Float, String, Boolean, JsonValue).
+list, dict, optionally ``| None``) are parameters, and primitive return values become value
+artifacts (Integer, Float, String, Boolean, JsonValue).
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from penstock.dsl.artifact import Artifact
-from penstock.dsl.component import (
-    Component,
-    ComponentSpec,
-    InputSpec,
-    OutputSpec,
-)
-from penstock.dsl.component import (
-    Parameter as ParameterSpec,
-)
+from penstock.dsl.component import Component, ComponentSpec, InputSpec, OutputSpec
+from penstock.dsl.parameter import Parameter
 from penstock.dsl.standard_artifacts import VALUE_ARTIFACT_FOR_TYPE
+from penstock.dsl.types import is_parameter_type
 from penstock.errors import PipelineDefinitionError, UserCodeError
 
 T = TypeVar("T")
@@ -39,11 +33,6 @@ T = TypeVar("T")
 class _ArtifactMarker:
     direction: str  # "input" | "output"
     type: type[Artifact]
-
-
-@dataclasses.dataclass(frozen=True)
-class _ParameterMarker:
-    type: Any
 
 
 class InputArtifact(Generic[T]):
@@ -58,13 +47,6 @@ class OutputArtifact(Generic[T]):
 
     def __class_getitem__(cls, item: Any) -> Any:
         return _ArtifactMarker("output", _artifact_type(item, "OutputArtifact"))
-
-
-class Parameter(Generic[T]):
-    """Annotation of an explicit parameter: ``Parameter[int]`` (plain ``int`` works too)."""
-
-    def __class_getitem__(cls, item: Any) -> Any:
-        return _ParameterMarker(item)
 
 
 class OutputDict:
@@ -83,16 +65,6 @@ def _artifact_type(item: Any, where: str) -> type[Artifact]:
     if not (isinstance(item, type) and issubclass(item, Artifact)):
         raise PipelineDefinitionError(f"{where}[...] takes an Artifact class, got {item!r}")
     return item
-
-
-_PRIMITIVES = (int, float, str, bool, list, dict)
-
-
-def _is_parameter_type(hint: Any) -> bool:
-    origin = typing.get_origin(hint) or hint
-    if origin is typing.Union:
-        return all(_is_parameter_type(a) for a in typing.get_args(hint) if a is not type(None))
-    return origin in _PRIMITIVES or origin is typing.Literal
 
 
 class FunctionComponent(Component):
@@ -125,7 +97,7 @@ def _build(func: Callable[..., Any], version: str) -> type[FunctionComponent]:
     signature = inspect.signature(func)
     inputs: dict[str, InputSpec] = {}
     outputs: dict[str, OutputSpec] = {}
-    parameters: dict[str, ParameterSpec] = {}
+    parameters: dict[str, Parameter] = {}
     for arg_name, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise PipelineDefinitionError(f"@component {name}: *args/**kwargs are not supported ({arg_name})")
@@ -143,16 +115,13 @@ def _build(func: Callable[..., Any], version: str) -> type[FunctionComponent]:
             else:
                 outputs[arg_name] = OutputSpec(hint.type)
         else:
-            kind = hint.type if isinstance(hint, _ParameterMarker) else hint
-            if not _is_parameter_type(kind):
+            kind = hint.type if isinstance(hint, Parameter) else hint
+            if not is_parameter_type(kind):
                 raise PipelineDefinitionError(
                     f"@component {name}: argument {arg_name!r} is annotated {kind!r}; use "
                     "InputArtifact[T], OutputArtifact[T], or a primitive type (int, float, str, bool, list, dict)"
                 )
-            if has_default:
-                parameters[arg_name] = ParameterSpec(kind, default=param.default)
-            else:
-                parameters[arg_name] = ParameterSpec(kind)
+            parameters[arg_name] = Parameter(kind, default=param.default) if has_default else Parameter(kind)
 
     returns = hints.get("return", None)
     value_outputs: dict[str, type] = {}

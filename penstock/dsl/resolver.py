@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from penstock.dsl.artifact import Artifact
 from penstock.dsl.cache_policy import CachePolicy
-from penstock.dsl.channel import Channel, OutputChannels
-from penstock.dsl.component import Node, _check_id
-from penstock.dsl.retry import RetryPolicy
+from penstock.dsl.channel import Channel
+from penstock.dsl.node import Node
 from penstock.dsl.standard_artifacts import Model, ModelBlessing
 from penstock.errors import PipelineDefinitionError
 
@@ -68,18 +67,12 @@ class Resolver(Node):
     """A pipeline node that resolves artifacts with a strategy; its outputs mirror its inputs."""
 
     def __init__(self, strategy: ResolverStrategy, *, id: str = "Resolver", **channels: Any) -> None:
-        _check_id(id)
-        self.id = id
         if not isinstance(strategy, ResolverStrategy):
             raise PipelineDefinitionError(f"{id}: strategy must be a ResolverStrategy instance, got {strategy!r}")
         for key, channel in channels.items():
             if not isinstance(channel, Channel):
                 raise PipelineDefinitionError(f"{id}: input {key!r} must be a Channel, got {channel!r:.80}")
         strategy.validate(id, channels)
+        super().__init__(id, dict(channels), {k: c.type for k, c in channels.items()},
+                         cache_policy=CachePolicy(enabled=False))
         self.strategy = strategy
-        self.inputs = dict(channels)
-        self.parameters: dict[str, Any] = {}
-        self.cache_policy = CachePolicy(enabled=False)
-        self.retry_policy = RetryPolicy()
-        self.upstream_extra = []
-        self.outputs = OutputChannels({k: Channel(c.type, self, k) for k, c in channels.items()}, id)

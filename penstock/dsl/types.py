@@ -1,4 +1,5 @@
-"""Checks a parameter value against a type hint, so a mistyped parameter fails at declaration."""
+"""The one interpreter of parameter type hints: which hints a parameter may have, and whether a
+value fits one (so a mistyped parameter fails at declaration)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,15 @@ def describe(hint: Any) -> str:
     if isinstance(hint, type) and typing.get_origin(hint) is None:
         return hint.__name__
     return str(hint).replace("typing.", "")
+
+
+_PRIMITIVES = (int, float, str, bool, list, dict)
+
+
+def is_parameter_type(hint: Any) -> bool:
+    """True for the hints a parameter may have: int, float, str, bool, list[...], dict[...],
+    Literal[...], and unions of them with None (``Optional[int]`` or ``int | None``)."""
+    origin = typing.get_origin(hint) or hint
+    if origin in (typing.Union, types.UnionType):
+        return all(is_parameter_type(a) for a in typing.get_args(hint) if a is not type(None))
+    return origin in _PRIMITIVES or origin is typing.Literal

@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 from penstock.dsl.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
 from penstock.errors import MetadataError, NotFoundError
 from penstock.metadata.connection import MetadataConfig, MysqlConfig
+from penstock.metadata.states import MLMD_ORDER, ExecutionState
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 
-_STATES = ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED")
 
 _INT32_MAX = 2**31 - 1
 _EXACT_IN_DOUBLE = 2**53  # every int up to this magnitude is exactly a float64
@@ -57,7 +57,7 @@ class ExecutionRecord:
     def __init__(self, proto: Any, type_name: str) -> None:
         self.id: int = proto.id
         self.type_name = type_name
-        self.state: str = _STATES[proto.last_known_state]
+        self.state = MLMD_ORDER[proto.last_known_state]
         props = {k: _value_of(v) for k, v in proto.custom_properties.items()}
         self.properties: dict[str, Any] = props
         self.component_id: str = props.get("component_id", "")
@@ -80,7 +80,7 @@ class RunRecord:
         self.context_id: int = proto.id
         self.run_id: str = props.get("run_id", proto.name)
         self.pipeline_name: str = props.get("pipeline_name", "")
-        self.state: str = props.get("state", "UNKNOWN")
+        self.state = ExecutionState(props.get("state") or ExecutionState.UNKNOWN)
         self.start_ms: int = int(props.get("start_ms", proto.create_time_since_epoch))
         self.end_ms: int | None = int(props["end_ms"]) if props.get("end_ms") else None
         self.error: str | None = props.get("error") or None
@@ -121,7 +121,7 @@ def _set_value(target: Any, key: str, value: Any, int32_only: bool = False) -> N
     elif isinstance(value, float):
         target[key].double_value = value
     elif isinstance(value, str):
-        target[key].string_value = value
+        target[key].string_value = str(value)  # a StrEnum member as its plain text
     else:
         target[key].string_value = json.dumps(value, sort_keys=True, default=str)
 
@@ -370,7 +370,7 @@ class MetadataStore:
                 {
                     "run_id": run_id,
                     "pipeline_name": pipeline_name,
-                    "state": "RUNNING",
+                    "state": ExecutionState.RUNNING.value,
                     "start_ms": now_ms(),
                     "node_ids": json.dumps(node_ids),
                     "dag": json.dumps(edges or {}),
@@ -444,7 +444,7 @@ class MetadataStore:
         run_id: str,
         node_id: str,
         type_name: str,
-        state: str,
+        state: ExecutionState,
         inputs: dict[str, list[Artifact]],
         outputs: dict[str, Artifact],
         properties: dict[str, Any],
@@ -467,7 +467,7 @@ class MetadataStore:
             output_protos = len(events) - len(outputs)
             for artifact, artifact_id in zip(outputs.values(), artifact_ids[output_protos:]):
                 artifact.id = artifact_id
-            if state == "RUNNING":
+            if state == ExecutionState.RUNNING:
                 execution.id = execution_id
                 self._open_executions[execution_id] = execution
             return int(execution_id)
@@ -517,7 +517,7 @@ class MetadataStore:
         pipeline_name: str,
         run_id: str,
         node_id: str,
-        state: str,
+        state: ExecutionState,
         outputs: dict[str, Artifact],
         properties: dict[str, Any],
     ) -> None:

@@ -11,16 +11,18 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from penstock.metadata.states import ExecutionState
+
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 STATE_COLORS = {
-    "COMPLETE": "#2e7d32",
-    "CACHED": "#0277bd",
-    "REUSED": "#00838f",
-    "FAILED": "#c62828",
-    "RUNNING": "#ef6c00",
-    "SKIPPED": "#9e9e9e",
+    ExecutionState.COMPLETE: "#2e7d32",
+    ExecutionState.CACHED: "#0277bd",
+    ExecutionState.REUSED: "#00838f",
+    ExecutionState.FAILED: "#c62828",
+    ExecutionState.RUNNING: "#ef6c00",
+    ExecutionState.SKIPPED: "#9e9e9e",
     "NOT RUN": "#bdbdbd",
-    "CANCELED": "#6d4c41",
+    ExecutionState.CANCELED: "#6d4c41",
 }
 KIND_COLORS = {"artifact": "#6a1b9a", "execution": "#37474f"}
 SPLIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from penstock.dsl.artifact import Artifact
 from penstock.metadata.lineage import Lineage
+from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import ExecutionRecord, MetadataStore, RunRecord
 
 NOT_RUN = "NOT RUN"
@@ -131,7 +132,7 @@ class RunReport:
 
     def _node_view(self, nid: str, record: ExecutionRecord | None, attempts: int) -> dict[str, Any]:
         if record is None:
-            state = "SKIPPED" if self.run.state in ("FAILED", "COMPLETE") else NOT_RUN
+            state = ExecutionState.SKIPPED if self.run.state in (ExecutionState.FAILED, ExecutionState.COMPLETE) else NOT_RUN
             return {"id": nid, "state": state, "type": "", "execution_id": None, "duration_s": None,
                     "cache_decision": "", "error": "", "attempts": 0, "outputs": [], "inputs": []}
         inputs, outputs = self._io(record.id)

@@ -24,20 +24,20 @@ from penstock.dsl.component import Component, Node
 from penstock.dsl.pipeline import Pipeline
 from penstock.dsl.resolver import Resolver
 from penstock.errors import ExecutionError, PenstockError, StorageError, ValidationGateError
+from penstock.metadata.states import SUCCEEDED, ExecutionState
 from penstock.metadata.store import ExecutionRecord, MetadataStore, now_ms
 from penstock.runtime.cache_key import CacheKey
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
 from penstock.storage import filesystem, staging
 
-COMPLETE, CACHED, FAILED, SKIPPED, REUSED = "COMPLETE", "CACHED", "FAILED", "SKIPPED", "REUSED"
-SUCCEEDED = (COMPLETE, CACHED, REUSED)
+COMPLETE, CACHED, FAILED = ExecutionState.COMPLETE, ExecutionState.CACHED, ExecutionState.FAILED
 
 
 @dataclasses.dataclass
 class NodeOutcome:
     node_id: str
-    state: str
+    state: ExecutionState
     outputs: dict[str, list[Artifact]] = dataclasses.field(default_factory=dict)
     execution_id: int | None = None
     error: str | None = None
@@ -240,7 +240,7 @@ class NodeExecutor:
     def _attempt(self, node: Component, inputs: dict[str, list[Artifact]], props: dict[str, Any]) -> NodeOutcome:
         execution_id = self.store.record_execution(
             pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-            type_name=node.type_name, state="RUNNING", inputs=inputs, outputs={}, properties=props,
+            type_name=node.type_name, state=ExecutionState.RUNNING, inputs=inputs, outputs={}, properties=props,
         )
         beam_args = self.beam_args(node)
         try:

@@ -14,8 +14,9 @@ from penstock.dsl.artifact import Artifact
 from penstock.dsl.pipeline import Pipeline
 from penstock.errors import ExecutionError
 from penstock.metadata import connection
+from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore, now_ms
-from penstock.runtime.node_execution import FAILED, NodeExecutor, NodeOutcome, latest_outputs
+from penstock.runtime.node_execution import NodeExecutor, NodeOutcome, latest_outputs
 
 
 def run_single_node(
@@ -62,8 +63,8 @@ def run_single_node(
     latest_state = {}
     for record in executions:
         latest_state[record.component_id] = record.state
-    if outcome.state == FAILED:
-        store.update_run(run_id, state="FAILED", end_ms=now_ms(), error=f"{node_id}: {outcome.error}")
-    elif all(latest_state.get(n.id) in ("COMPLETE", "CACHED") for n in pipeline.order):
-        store.update_run(run_id, state="COMPLETE", end_ms=now_ms(), error="")
+    if outcome.state == ExecutionState.FAILED:
+        store.update_run(run_id, state=ExecutionState.FAILED, end_ms=now_ms(), error=f"{node_id}: {outcome.error}")
+    elif all(latest_state.get(n.id) in (ExecutionState.COMPLETE, ExecutionState.CACHED) for n in pipeline.order):
+        store.update_run(run_id, state=ExecutionState.COMPLETE, end_ms=now_ms(), error="")
     return outcome

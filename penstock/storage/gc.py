@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 
 from penstock.dsl.artifact import ArtifactState
+from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore
 from penstock.storage import filesystem, layout
 
@@ -59,13 +60,13 @@ def _collect_root(store: MetadataStore, root: str, dry_run: bool, include_runnin
         if record is None or (component_id and record.component_id != component_id):
             result.unknown.append(uri)
             continue
-        if record.state == "RUNNING" and not include_running:
+        if record.state == ExecutionState.RUNNING and not include_running:
             if record.run_id not in run_states:
                 try:
                     run_states[record.run_id] = store.get_run(record.run_id).state
                 except Exception:  # a run context that is gone: its executions are over
                     run_states[record.run_id] = "UNKNOWN"
-            if run_states[record.run_id] == "RUNNING":
+            if run_states[record.run_id] == ExecutionState.RUNNING:
                 result.running.append(uri)
                 continue
         if not dry_run:

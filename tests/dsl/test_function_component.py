@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 
+import penstock
+from penstock import Component, ComponentSpec, OutputSpec
 from penstock.dsl.function_component import InputArtifact, OutputArtifact, OutputDict, Parameter, component
 from penstock.dsl.standard_artifacts import Examples, Float, Integer, Model
 from penstock.errors import PipelineDefinitionError
@@ -49,3 +53,22 @@ def test_bad_signatures_fail_clearly():
         @component
         def odd_type(x: object):
             pass
+
+
+def test_optional_parameters_in_either_spelling_and_one_parameter_class_for_specs_and_annotations():
+    @component
+    def tune(examples: OutputArtifact[Examples], limit: int | None = None, tag: Optional[str] = None,
+             trials: penstock.Parameter[int] = 3):
+        pass
+
+    assert tune(limit=4, tag="a").parameters == {"limit": 4, "tag": "a", "trials": 3}
+    assert tune().parameters["limit"] is None
+    with pytest.raises(PipelineDefinitionError, match="tune: parameter 'limit' expects int \\| None, got str"):
+        tune(limit="four")
+
+    class Custom(Component):  # the same Parameter declares a hand-written component's spec
+        SPEC = ComponentSpec(outputs={"out": OutputSpec(Examples)}, parameters={"x": penstock.Parameter(int, default=1)})
+
+    assert Custom().parameters == {"x": 1} and Custom(x=5).parameters == {"x": 5}
+    with pytest.raises(PipelineDefinitionError, match="Custom: parameter 'x' expects int"):
+        Custom(x="no")

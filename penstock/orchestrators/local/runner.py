@@ -19,11 +19,9 @@ from typing import Protocol
 from penstock.dsl.artifact import Artifact
 from penstock.dsl.pipeline import Pipeline
 from penstock.errors import NotFoundError, PipelineDefinitionError
+from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore, now_ms
 from penstock.runtime.node_execution import (
-    FAILED,
-    REUSED,
-    SKIPPED,
     NodeExecutor,
     NodeOutcome,
     inputs_from_outputs,
@@ -46,13 +44,13 @@ class RunObserver(Protocol):
 class RunResult:
     run_id: str
     pipeline_name: str
-    state: str
+    state: ExecutionState
     outcomes: dict[str, NodeOutcome]
     duration_s: float
 
     @property
     def succeeded(self) -> bool:
-        return self.state == "COMPLETE"
+        return self.state == ExecutionState.COMPLETE
 
     @property
     def outputs(self) -> dict[str, dict[str, Artifact]]:
@@ -101,7 +99,7 @@ class LocalRunner:
                 )
             run_id = resumed.run_id
             reused = self._completed_in_run(store, pipeline, run_id)
-            store.update_run(run_id, state="RUNNING", error="", end_ms=0,
+            store.update_run(run_id, state=ExecutionState.RUNNING, error="", end_ms=0,
                              resumed=int(resumed.properties.get("resumed", 0)) + 1)
         else:
             run_id = run_id or new_run_id()
@@ -113,7 +111,7 @@ class LocalRunner:
             if node.id not in selected and node.id not in reused:
                 outputs = latest_outputs(store, pipeline.name, node.id)
                 if outputs is None and node.id in self._needed_upstream(pipeline, selected):
-                    store.update_run(run_id, state="FAILED", end_ms=now_ms(),
+                    store.update_run(run_id, state=ExecutionState.FAILED, end_ms=now_ms(),
                                      error=f"{node.id} has never completed")
                     raise PipelineDefinitionError(
                         f"cannot start at {from_node!r}: upstream component {node.id!r} has never completed; "
@@ -130,9 +128,9 @@ class LocalRunner:
             outcomes = self._schedule(pipeline, executor, selected, reused)
         finally:
             executor.flush()
-        failed = {nid: o for nid, o in outcomes.items() if o.state in (FAILED, SKIPPED)}
-        state = "FAILED" if failed else "COMPLETE"
-        first_error = next((f"{nid}: {o.error}" for nid, o in outcomes.items() if o.state == FAILED), "")
+        failed = {nid: o for nid, o in outcomes.items() if o.state in (ExecutionState.FAILED, ExecutionState.SKIPPED)}
+        state = ExecutionState.FAILED if failed else ExecutionState.COMPLETE
+        first_error = next((f"{nid}: {o.error}" for nid, o in outcomes.items() if o.state == ExecutionState.FAILED), "")
         store.update_run(run_id, state=state, end_ms=now_ms(), error=first_error)
         return RunResult(run_id, pipeline.name, state, outcomes, time.perf_counter() - started)
 
@@ -167,10 +165,10 @@ class LocalRunner:
         except NotFoundError:
             return done
         for record in records:
-            if record.state == "RUNNING":
+            if record.state == ExecutionState.RUNNING:
                 store.finish_execution(
                     record.id, pipeline_name=pipeline.name, run_id=run_id, node_id=record.component_id,
-                    state=FAILED, outputs={}, properties={"error": "interrupted: the process ended mid-execution"},
+                    state=ExecutionState.FAILED, outputs={}, properties={"error": "interrupted: the process ended mid-execution"},
                 )
                 discard_unrecorded_outputs(pipeline, record)
         for node in pipeline.order:
@@ -192,7 +190,7 @@ class LocalRunner:
         for nid, outputs in reused.items():
             produced[nid] = outputs
             if nid in selected:
-                outcomes[nid] = NodeOutcome(nid, REUSED, outputs, cache_decision="resumed: completed earlier in this run")
+                outcomes[nid] = NodeOutcome(nid, ExecutionState.REUSED, outputs, cache_decision="resumed: completed earlier in this run")
         todo = [n for n in pipeline.order if n.id in selected and n.id not in outcomes]
         settled = set(produced)  # nodes whose outputs are available
         workers = self.max_workers or pipeline.max_parallelism or default_parallelism()
@@ -204,7 +202,7 @@ class LocalRunner:
                     blocked = [u for u in upstream if u in outcomes and not outcomes[u].succeeded]
                     if blocked:
                         todo.remove(node)
-                        outcome = NodeOutcome(node.id, SKIPPED, error=f"not run: upstream {', '.join(sorted(blocked))} failed")
+                        outcome = NodeOutcome(node.id, ExecutionState.SKIPPED, error=f"not run: upstream {', '.join(sorted(blocked))} failed")
                         outcomes[node.id] = outcome
                         if self.observer:
                             self.observer.node_finished(outcome)
@@ -217,7 +215,7 @@ class LocalRunner:
                         running[future] = node.id
                 if not running:
                     for node in todo:  # unreachable with a validated DAG; never spin forever
-                        outcomes[node.id] = NodeOutcome(node.id, SKIPPED, error="not run: inputs unavailable")
+                        outcomes[node.id] = NodeOutcome(node.id, ExecutionState.SKIPPED, error="not run: inputs unavailable")
                     todo.clear()
                     continue
                 done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -226,7 +224,7 @@ class LocalRunner:
                     try:
                         outcome = future.result()
                     except Exception as e:
-                        outcome = NodeOutcome(nid, FAILED, error=f"internal error: {type(e).__name__}: {e}")
+                        outcome = NodeOutcome(nid, ExecutionState.FAILED, error=f"internal error: {type(e).__name__}: {e}")
                     outcomes[nid] = outcome
                     if outcome.succeeded:
                         produced[nid] = outcome.outputs
