@@ -1,9 +1,14 @@
-"""Process-wide settings that must be in place before TensorFlow is imported anywhere.
+"""Process-wide settings, applied by whoever owns the process, never on import.
 
-TFT 1.16 and TFMA 0.47 need Keras 2 (``tf_keras``); TensorFlow reads ``TF_USE_LEGACY_KERAS``
-only when it is first imported. The rest silences library noise users cannot act on (CUDA
-factory registration lines on CPU machines, FutureWarnings about Python support dates).
-Importing this module is cheap: it imports nothing heavy.
+- :func:`use_keras_2` before TensorFlow is first imported: TFT 1.16 and TFMA 0.47 need Keras 2
+  (``tf_keras``), and TensorFlow reads ``TF_USE_LEGACY_KERAS`` only on its first import. The
+  runtime calls it before any executor runs; the CLI at start.
+- :func:`quiet_libraries` and :func:`filter_native_stderr`, by penstock's own commands: library
+  noise users cannot act on (CUDA factory registration lines on CPU machines, FutureWarnings
+  about Python support dates). A program that imports penstock keeps its own settings.
+- :func:`skip_autograph_for_libraries`, by executors that run TensorFlow.
+
+Importing this module changes nothing and imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -12,7 +17,18 @@ import logging
 import os
 import warnings
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+def use_keras_2() -> None:
+    """Choose Keras 2 (``tf_keras``) for TensorFlow, unless the process chose already."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def configure_command_process() -> None:
+    """What a penstock command sets for its own process: Keras 2, quiet libraries, and native
+    noise filtered out of stderr."""
+    use_keras_2()
+    quiet_libraries()
+    filter_native_stderr()
 
 
 def quiet_libraries() -> None:
@@ -28,9 +44,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*is deprecated.*")
     for name in ("absl", "tensorflow", "apache_beam", "tensorflow_model_analysis", "tfx_bsl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-quiet_libraries()
 
 
 # Native (C++) log lines printed on every TensorFlow import on machines without a GPU: they are

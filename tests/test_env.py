@@ -55,3 +55,26 @@ def test_keras_fit_traces_its_train_step_without_rewriting_keras():
     keras_converted = [name for name in converted if name.startswith("tf_keras")]
     assert keras_converted, "the spy saw no conversion at all: it is not hooked where AutoGraph converts"
     assert all("make_train_function.<locals>" in name for name in keras_converted), keras_converted
+
+
+def test_importing_penstock_changes_nothing_in_the_users_process():
+    """Environment, warning filters and logger levels are the user's: only penstock's commands
+    (and the runtime, when a component runs) change them."""
+    import subprocess
+    import sys
+
+    probe = """
+import logging, os, sys, warnings
+before = (dict(os.environ), list(warnings.filters), {n: logging.getLogger(n).level for n in ("absl", "tensorflow", "apache_beam")})
+import penstock
+from penstock import Pipeline, CsvExampleGen, Evaluator, Trainer, Pusher, component, artifacts
+import penstock.runtime.node_execution, penstock.storage.staging, penstock._env
+after = (dict(os.environ), list(warnings.filters), {n: logging.getLogger(n).level for n in ("absl", "tensorflow", "apache_beam")})
+assert before == after, [k for k in set(before[0]) ^ set(after[0])] or (before[1:], after[1:])
+heavy = [m for m in ("tensorflow", "apache_beam", "ml_metadata", "tensorflow_data_validation", "pyarrow", "kfp") if m in sys.modules]
+assert not heavy, heavy
+print("ok")
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -12,7 +12,6 @@ except ``--runner=DaskRunner``, which selects penstock's Dask runner (``_beam_da
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Beam is heavy: imported only when a pipeline is actually built
@@ -100,8 +99,9 @@ WORKER_SETUP_MODULE = "penstock.storage.worker"
 
 def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
     """A Beam pipeline configured from ``beam_pipeline_args`` (DirectRunner in-memory by default)."""
-    # TFT/TFDV need Keras 2; this must be set before anything imports TensorFlow.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from penstock import _env
+
+    _env.use_keras_2()  # TFT/TFDV need Keras 2: before anything imports TensorFlow
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 

@@ -21,6 +21,7 @@ def report(metadata: str | None, run_id: str | None, output: str | None) -> None
     timings, data statistics, anomalies, evaluation per slice, blessing, push and lineage."""
     from penstock import _env
 
+    _env.use_keras_2()
     _env.quiet_libraries()
     from penstock.report.model import gather_run
     from penstock.report.render import render_report
@@ -54,6 +55,7 @@ def ui(metadata: str | None, host: str, port: int) -> None:
     """Browse every run in the metadata store: run list, per-run reports, and /compare?a=RUN&b=RUN."""
     from penstock import _env
 
+    _env.use_keras_2()
     _env.quiet_libraries()
     from penstock.report.server import make_server, warm_up
 

@@ -27,9 +27,9 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
 
     if verbose:
         os.environ["PENSTOCK_VERBOSE"] = "1"
-    from penstock._env import filter_native_stderr  # sets Keras 2 mode before any user import of TF
+    from penstock import _env
 
-    filter_native_stderr()
+    _env.configure_command_process()  # Keras 2 before the pipeline file can import TensorFlow
     from penstock.cli.progress import ConsoleProgress
     from penstock.metadata import connection
     from penstock.orchestrators.local.runner import LocalRunner

@@ -27,9 +27,9 @@ from penstock.cli.inspect import metadata_option_with_default
 def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None, pipeline_root: str | None,
              no_cache: bool, max_attempts: int | None) -> None:
     """Run component NODE of PIPELINE_FILE as part of run RUN_ID."""
-    from penstock._env import filter_native_stderr  # sets Keras 2 mode before any user import of TF
+    from penstock import _env
 
-    filter_native_stderr()
+    _env.configure_command_process()  # Keras 2 before the pipeline file can import TensorFlow
     from penstock.cli.progress import ConsoleProgress
     from penstock.runtime.loader import load_pipeline
     from penstock.runtime.single_node import run_single_node

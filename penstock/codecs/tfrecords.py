@@ -12,12 +12,12 @@ level costs several times more CPU for a few percent.
 from __future__ import annotations
 
 import itertools
-import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
+from penstock import _env
 from penstock.codecs._arrow_buffers import binary_array, value_offsets
 from penstock.errors import InputDataError
 from penstock.storage import filesystem
@@ -213,7 +213,7 @@ def compression_of(path: str) -> str:
 
 
 def iter_records(path: str) -> Iterator[bytes]:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    _env.use_keras_2()
     import tensorflow as tf
 
     if filesystem.is_remote(path):  # penstock's reader: tf.io.gfile ignores storage emulators
@@ -229,7 +229,7 @@ def iter_records(path: str) -> Iterator[bytes]:
 
 def check_examples_file(path: str, sample: int = 5) -> None:
     """Fail early, naming the file, when it is not TFRecords of tf.Example."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    _env.use_keras_2()
     import tensorflow as tf
     from google.protobuf.message import DecodeError
 

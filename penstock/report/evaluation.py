@@ -12,11 +12,13 @@ import math
 import os
 from typing import Any
 
-from penstock import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TFMA imports TensorFlow)
 from penstock.dsl.artifact import Artifact
 
 
 def import_tfma() -> Any:
+    from penstock import _env
+
+    _env.use_keras_2()
     import tensorflow_model_analysis as tfma
 
     return tfma

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from penstock import _env
 from penstock.beam.pipeline import runner_name, workers_share_local_disk
 from penstock.dsl.artifact import Artifact, ArtifactState
 from penstock.dsl.component import Component, Node
@@ -268,6 +269,7 @@ class NodeExecutor:
                 temp_uri=files.temp_uri,
             )
             try:
+                _env.use_keras_2()  # before the executor can import TensorFlow
                 node.executor_fn()(ctx)
             except ValidationGateError as e:  # the outputs (the anomalies) are kept and recorded
                 gate = e

@@ -28,7 +28,9 @@ def start_preloading(modules: Iterable[str]) -> threading.Thread:
     wanted = list(dict.fromkeys(modules))
 
     def load() -> None:
-        import penstock._env  # noqa: F401  (Keras 2 mode before TensorFlow)
+        from penstock import _env
+
+        _env.use_keras_2()
 
         gc.disable()
         try:

@@ -26,6 +26,7 @@ import sys
 import threading
 from collections.abc import Iterable
 
+from penstock import _env
 from penstock.storage import endpoints
 from penstock.storage.filesystem import scheme
 
@@ -122,7 +123,7 @@ def prepare_tensorflow_s3() -> None:
             return
         for name, value in endpoints.tensorflow_s3_environment().items():
             os.environ.setdefault(name, value)
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        _env.use_keras_2()
         # Importing tensorflow_io registers its filesystems (~0.3 s). Registering its plugin
         # directly would be quicker, but tf.Transform imports tensorflow_io whenever it is
         # installed, and a second registration fails: one way for everyone.

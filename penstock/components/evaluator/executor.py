@@ -14,7 +14,7 @@ import importlib
 import json
 from typing import Any
 
-import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
+from penstock import _env
 from penstock.components.evaluator.config import (
     EvalConfigError,
     has_change_thresholds,
@@ -37,7 +37,7 @@ METRICS_SUMMARY = "metrics_summary.json"
 
 
 def run(ctx: ExecutorContext) -> None:
-    penstock._env.skip_autograph_for_libraries()
+    _env.skip_autograph_for_libraries()
     try:
         config = parse_eval_config(ctx.parameters["eval_config"])
     except EvalConfigError as e:

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-import penstock._env  # first: Keras 2 must be chosen before TensorFlow loads
+from penstock import _env
 from penstock.errors import InputDataError
 from penstock.runtime.context import ExecutorContext
 from penstock.storage import blessing as blessing_io
@@ -31,7 +31,7 @@ MAX_PROBLEMS = 5
 
 
 def run(ctx: ExecutorContext) -> None:
-    penstock._env.skip_autograph_for_libraries()
+    _env.skip_autograph_for_libraries()
     model = ctx.input("model")
     examples_artifact = ctx.input("examples")
     blessing = ctx.output("blessing")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import penstock._env  # first: Keras 2 mode before TensorFlow is imported
+from penstock import _env
 from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError, UserCodeError
@@ -90,7 +90,7 @@ def run(ctx: ExecutorContext) -> None:
     from penstock.components.trainer.distribution import resolve_strategy
     from penstock.components.trainer.skew_check import check_skew
 
-    penstock._env.skip_autograph_for_libraries()
+    _env.skip_autograph_for_libraries()
     params = ctx.parameters
     run_fn, where = resolve_user_function(ctx.component_id, params, "run_fn", "run_fn")
     strategy, strategy_name = resolve_strategy(str(params.get("strategy") or "auto"), ctx.component_id)

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import penstock._env  # first: Keras 2 mode before TensorFlow is imported
+from penstock import _env
 from penstock.dsl.artifact import Artifact
 from penstock.errors import ExecutionError, UserCodeError
 from penstock.runtime.context import ExecutorContext
@@ -162,7 +162,7 @@ def run(ctx: ExecutorContext) -> None:
 
     from penstock.beam.pipeline import make_pipeline, workers_share_local_disk
 
-    penstock._env.skip_autograph_for_libraries()
+    _env.skip_autograph_for_libraries()
     params = ctx.parameters
     all_examples = ctx.inputs.get("examples") or []
     if not all_examples:
