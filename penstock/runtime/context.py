@@ -10,6 +10,19 @@ from penstock.dsl.artifact import Artifact
 from penstock.errors import ExecutionError
 
 
+class Parameters(dict[str, Any]):
+    """A component's parameter values, every one its spec declares (defaults filled in when the
+    component was declared): executors read ``parameters[name]`` and never restate a default.
+    Asking for a name the spec does not declare says so."""
+
+    def __init__(self, component_id: str, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.component_id = component_id
+
+    def __missing__(self, name: str) -> Any:
+        raise KeyError(f"{self.component_id} has no parameter {name!r} (declared: {', '.join(sorted(self)) or 'none'})")
+
+
 @dataclasses.dataclass
 class ExecutorContext:
     """Inputs are LIVE artifacts; outputs point at prefixes of this execution's own, recorded
@@ -29,6 +42,10 @@ class ExecutorContext:
     pipeline_root: str
     metadata_config: Any = None
     temp_uri: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parameters, Parameters):
+            self.parameters = Parameters(self.component_id, dict(self.parameters))
 
     @property
     def log(self) -> logging.Logger:

@@ -1,4 +1,4 @@
-"""Helpers for the data-component tests: run an executor with a hand-built ExecutorContext."""
+"""Helpers for the data-component tests: run an executor (penstock.testing), read what it wrote."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import pathlib
 from typing import Any
 
-from penstock.dsl.artifact import Artifact, ArtifactState
+from penstock import testing
+from penstock.dsl.artifact import Artifact
 from penstock.dsl.component import Component
-from penstock.runtime.context import ExecutorContext
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PENGUIN_DATA = REPO / "examples" / "penguin" / "data"
@@ -23,32 +23,9 @@ def run_component(
     inputs: dict[str, list[Artifact]] | None = None,
     beam_pipeline_args: list[str] | None = None,
 ) -> dict[str, Artifact]:
-    """Run ``component``'s executor in-process, as the runner would, and return its outputs
-    (marked LIVE so they can feed the next component)."""
-    workdir = pathlib.Path(workdir)
-    outputs: dict[str, Artifact] = {}
-    for key, spec in component.SPEC.outputs.items():
-        uri = workdir / component.id / key
-        uri.mkdir(parents=True, exist_ok=True)
-        outputs[key] = spec.type(uri=str(uri))
-    tmp = workdir / component.id / ".tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    ctx = ExecutorContext(
-        pipeline_name="test",
-        run_id="run-1",
-        component_id=component.id,
-        execution_id=1,
-        inputs=inputs or {},
-        outputs=outputs,
-        parameters=dict(component.parameters),
-        beam_pipeline_args=list(beam_pipeline_args or []),
-        tmp_dir=str(tmp),
-        pipeline_root=str(workdir),
-    )
-    component.executor_fn()(ctx)
-    for artifact in outputs.values():
-        artifact.state = ArtifactState.LIVE
-    return outputs
+    """Run ``component``'s executor in-process, as the runner would; its outputs, LIVE."""
+    return testing.run_executor(component, pipeline_root=str(workdir), inputs=inputs,
+                                beam_pipeline_args=beam_pipeline_args)
 
 
 def write(path: pathlib.Path, content: str | bytes) -> pathlib.Path:

@@ -133,86 +133,49 @@ def write_examples(
     return examples, schema
 
 
-def make_context(
-    component_id: str,
-    inputs: dict[str, list[Any]],
-    outputs: dict[str, type],
-    parameters: dict[str, Any],
-    root: str,
-    beam_pipeline_args: list[str] | None = None,
-) -> Any:
-    """An ExecutorContext as the orchestrator would build it: fresh empty output directories."""
-    from penstock.runtime.context import ExecutorContext
-
-    os.makedirs(root, exist_ok=True)
-    out_root = tempfile.mkdtemp(prefix=f"{component_id}-", dir=root)
-    return ExecutorContext(
-        pipeline_name="test",
-        run_id="run-1",
-        component_id=component_id,
-        execution_id=1,
-        inputs=inputs,
-        outputs={key: cls(os.path.join(out_root, key)) for key, cls in outputs.items()},
-        parameters=parameters,
-        beam_pipeline_args=beam_pipeline_args or [],
-        tmp_dir=tempfile.mkdtemp(prefix="tmp-", dir=out_root),
-        pipeline_root=root,
-    )
-
-
-TRANSFORM_OUTPUTS = {
-    "transform_graph": "TransformGraph",
-    "transformed_examples": "Examples",
-    "updated_analyzer_cache": "TransformCache",
-}
 PENGUIN_UTILS = os.path.join(REPO, "examples", "penguin", "penguin_utils.py")
 TAXI_UTILS = os.path.join(REPO, "examples", "taxi", "taxi_utils.py")
 
 
-def transform_params(**overrides: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "module_file": None, "preprocessing_fn": None, "analyze_splits": ["train"],
-        "transform_splits": [], "compute_statistics": False, "skew_sample_rows": 200,
-    }
-    params.update(overrides)
-    return params
+def transform_component(**params: Any) -> Any:
+    """A Transform as a pipeline would declare it (every default from its spec)."""
+    from penstock.components.transform import Transform
+    from penstock.dsl.channel import Channel
+    from penstock.dsl.standard_artifacts import Examples, Schema, TransformCache
+
+    return Transform(examples=Channel(Examples), schema=Channel(Schema),
+                     analyzer_cache=Channel(TransformCache), **params)
 
 
-def trainer_params(**overrides: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "module_file": None, "run_fn": None, "train_args": {}, "eval_args": {}, "custom_config": {},
-        "hyperparameters": {}, "strategy": "auto", "skew_check": True, "skew_check_rows": 200,
-        "skew_tolerance": 1e-6,
-    }
-    params.update(overrides)
-    return params
+def trainer_component(**params: Any) -> Any:
+    from penstock.components.trainer import Trainer
+    from penstock.dsl.channel import Channel
+    from penstock.dsl.standard_artifacts import Examples
+
+    return Trainer(examples=Channel(Examples), **params)
 
 
 def run_transform(examples: Any, schema: Any, root: str, cache: Any = None, **params: Any) -> Any:
-    """Run the Transform executor; returns the context (outputs marked LIVE)."""
-    from penstock.components.transform import executor as transform_executor
-    from penstock.dsl import standard_artifacts as sa
-    from penstock.dsl.artifact import ArtifactState
+    """Run the Transform executor; returns the context (outputs LIVE)."""
+    from penstock import testing
 
     inputs = {"examples": [examples], "schema": [schema]}
     if cache is not None:
         inputs["analyzer_cache"] = [cache]
-    ctx = make_context("Transform", inputs,
-                       {k: getattr(sa, v) for k, v in TRANSFORM_OUTPUTS.items()},
-                       transform_params(**params), root)
-    transform_executor.run(ctx)
-    for artifact in ctx.outputs.values():
-        artifact.state = ArtifactState.LIVE
-    return ctx
+    return _run(testing, transform_component(**params), inputs, root)
 
 
 def run_trainer(inputs: dict[str, list[Any]], root: str, **params: Any) -> Any:
-    from penstock.components.trainer import executor
-    from penstock.dsl.artifact import ArtifactState
-    from penstock.dsl.standard_artifacts import Model, ModelRun
+    from penstock import testing
 
-    ctx = make_context("Trainer", inputs, {"model": Model, "model_run": ModelRun}, trainer_params(**params), root)
-    executor.run(ctx)
+    return _run(testing, trainer_component(**params), inputs, root)
+
+
+def _run(testing: Any, component: Any, inputs: dict[str, list[Any]], root: str) -> Any:
+    from penstock.dsl.artifact import ArtifactState
+
+    ctx = testing.build_executor_context(component, pipeline_root=root, inputs=inputs)
+    component.executor_fn()(ctx)
     for artifact in ctx.outputs.values():
         artifact.state = ArtifactState.LIVE
     return ctx

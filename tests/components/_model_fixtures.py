@@ -106,30 +106,12 @@ def eval_config(thresholds: dict | None = None, change: dict | None = None, slic
     }
 
 
-def run_executor(component, root: str, inputs: dict, *, pipeline_name: str = "test", execution_id: int = 1) -> dict:
-    """Run ``component``'s executor in-process with fresh output directories under ``root``, as the
-    runner would, and return its outputs (LIVE, with ids, so they can feed the next component)."""
-    import tempfile
+def run_executor(component, root: str, inputs: dict, *, pipeline_name: str = "test") -> dict:
+    """Run ``component``'s executor in-process with fresh outputs under ``root``, as the runner
+    would; its outputs, LIVE and with ids, so they can feed the next component."""
+    from penstock import testing
 
-    from penstock.dsl.artifact import ArtifactState
-    from penstock.runtime.context import ExecutorContext
-
-    os.makedirs(root, exist_ok=True)
-    out_root = tempfile.mkdtemp(prefix=f"{component.id}-", dir=root)
-    outputs = {}
-    for key, spec in component.SPEC.outputs.items():
-        outputs[key] = spec.type(os.path.join(out_root, key))
-        os.makedirs(outputs[key].uri)
-    ctx = ExecutorContext(
-        pipeline_name=pipeline_name, run_id="run-1", component_id=component.id, execution_id=execution_id,
-        inputs=inputs, outputs=outputs, parameters=dict(component.parameters), beam_pipeline_args=[],
-        tmp_dir=tempfile.mkdtemp(prefix="tmp-", dir=out_root), pipeline_root=root,
-    )
-    component.executor_fn()(ctx)
-    for artifact in outputs.values():
-        artifact.state = ArtifactState.LIVE
-        artifact.id = next(_ids)
-    return outputs
+    return testing.run_executor(component, pipeline_root=root, inputs=inputs, pipeline_name=pipeline_name)
 
 
 _ids = itertools.count(1000)

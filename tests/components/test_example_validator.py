@@ -48,7 +48,7 @@ def test_skewed_data_stops_at_the_gate_after_writing_anomalies(tmp_path):
     assert 'expected_anomalies={"culmen_length_mm": ["FLOAT_TYPE_SMALL_FLOAT"]}' in message
     assert "ImportSchemaGen" in message and "gate='warn'" in message and "infer_value_bounds" in message
     # the artifact explaining the stop is complete before the gate fires
-    out_dir = tmp_path / "ExampleValidator" / "anomalies"
+    [out_dir] = (tmp_path / "ExampleValidator" / "anomalies").iterdir()  # <root>/<component>/<output>/<execution>
     summary = (out_dir / "summary.txt").read_text()
     assert "culmen_length_mm" in summary and "1 blocking" in summary
     found = set()

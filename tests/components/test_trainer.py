@@ -49,15 +49,18 @@ def test_fn_args_fields(penguin_inputs, tmp_path):
     from penstock.components.trainer import FnArgs
     from penstock.components.trainer.executor import build_fn_args
     from penstock.dsl.artifact import ArtifactState
-    from penstock.dsl.standard_artifacts import HyperParameters, Model, ModelRun
+    from penstock.dsl.standard_artifacts import HyperParameters
 
     hp = HyperParameters(str(tmp_path / "hp"), state=ArtifactState.LIVE)
     os.makedirs(hp.uri)
     (tmp_path / "hp" / "hyperparameters.json").write_text('{"values": {"learning_rate": 0.5}}')
     inputs = dict(penguin_inputs, schema=[fx.penguin_inputs()[1]], hyperparameters=[hp])
-    ctx = fx.make_context("Trainer", inputs, {"model": Model, "model_run": ModelRun},
-                          fx.trainer_params(module_file=fx.PENGUIN_UTILS, train_args={"num_steps": 7},
-                                            eval_args={"num_steps": 3}, custom_config={"k": 1}), str(tmp_path))
+    from penstock import testing
+
+    ctx = testing.build_executor_context(
+        fx.trainer_component(module_file=fx.PENGUIN_UTILS, train_args={"num_steps": 7}, eval_args={"num_steps": 3},
+                             custom_config={"k": 1}),
+        pipeline_root=str(tmp_path), inputs=inputs)
     args = build_fn_args(ctx, "default")
     assert isinstance(args, FnArgs)
     examples = penguin_inputs["examples"][0]

@@ -48,7 +48,7 @@ def run(ctx: ExecutorContext) -> None:
     if baseline is not None and baseline.id == model.id:
         baseline = None  # the candidate is already the latest blessed model: nothing to compare with
     schema_artifact = ctx.optional_input("schema")
-    splits = list(ctx.parameters.get("example_splits") or ["eval"])
+    splits = list(ctx.parameters["example_splits"])
 
     # -- everything a user can get wrong, before any TFMA work ----------------------------------
     files = [f for split in splits for f in examples_io.split_files(ctx.component_id, examples, split, "eval examples")]
@@ -98,7 +98,7 @@ def run(ctx: ExecutorContext) -> None:
     )
 
     if not (configured_value or configured_change):
-        blessed = bool(ctx.parameters.get("bless_without_thresholds"))
+        blessed = bool(ctx.parameters["bless_without_thresholds"])
         headline = (
             "blessed without thresholds: bless_without_thresholds=True"
             if blessed

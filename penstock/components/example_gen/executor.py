@@ -40,9 +40,9 @@ def _run(ctx: ExecutorContext, source: str) -> None:
     params = ctx.parameters
     patterns = spans.input_patterns(params, source)
     split = SplitConfig.from_parameters(
-        dict(params.get("output_splits") or {"train": 2, "eval": 1}),
-        params.get("split_key"),
-        params.get("split_column"),
+        dict(params["output_splits"]),
+        params["split_key"],
+        params["split_column"],
     )
     if len(patterns) > 1 and (split.key or split.column):
         raise PipelineDefinitionError(f"{ctx.component_id}: split_key/split_column cannot be combined with input_splits")
@@ -264,9 +264,9 @@ def _check_parquet(files: list[tuple[str, str]], split: SplitConfig) -> set[str]
 
 def _csv_options(params: dict[str, Any]) -> csv_reader.CsvOptions:
     return csv_reader.CsvOptions(
-        delimiter=params.get("delimiter") or ",",
-        null_values=tuple(params["null_values"]) if params.get("null_values") is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
-        skip_bad_rows=params.get("bad_rows", "error") == "skip",
+        delimiter=params["delimiter"],
+        null_values=tuple(params["null_values"]) if params["null_values"] is not None else tuple(csv_reader.DEFAULT_NULL_VALUES),
+        skip_bad_rows=params["bad_rows"] == "skip",
     )
 
 

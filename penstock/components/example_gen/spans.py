@@ -168,8 +168,8 @@ def resolve(
 def input_patterns(parameters: Mapping[str, Any], source: str) -> dict[str, str]:
     """Pattern per input split (``""`` when the input is not pre-split) from an ExampleGen's
     parameters, checked."""
-    patterns = dict(parameters.get("input_splits") or {}) or {
-        "": parameters.get("input_pattern") or DEFAULT_PATTERNS[source]
+    patterns = dict(parameters["input_splits"]) or {
+        "": parameters["input_pattern"] or DEFAULT_PATTERNS[source]
     }
     for pattern in patterns.values():
         check_pattern(pattern)
@@ -181,9 +181,9 @@ def resolve_parameters(parameters: Mapping[str, Any], source: str) -> ResolvedIn
     return resolve(
         parameters["input_base"],
         input_patterns(parameters, source),
-        span=parameters.get("span"),
-        span_range=parameters.get("span_range"),
-        version=parameters.get("version"),
+        span=parameters["span"],
+        span_range=parameters["span_range"],
+        version=parameters["version"],
     )
 
 

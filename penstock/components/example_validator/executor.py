@@ -44,11 +44,11 @@ def run(ctx: ExecutorContext) -> None:
     statistics = ctx.input("statistics")
     baseline = ctx.optional_input("baseline_statistics")
     schema = schema_io.load(ctx.input("schema").uri)
-    splits = examples_io.select_splits(ctx.component_id, statistics.split_names, params.get("exclude_splits"),
+    splits = examples_io.select_splits(ctx.component_id, statistics.split_names, params["exclude_splits"],
                                        "statistics artifact")
-    drift = dict(params.get("drift_thresholds") or {})
+    drift = dict(params["drift_thresholds"])
     drift_schema = _with_drift_comparators(ctx, schema, drift) if drift else None
-    baseline_split = params.get("drift_baseline_split") or "train"
+    baseline_split = params["drift_baseline_split"]
     if drift and baseline is None and baseline_split not in statistics.split_names:
         raise PipelineDefinitionError(
             f"{ctx.component_id}: drift_baseline_split {baseline_split!r} is not one of {statistics.split_names}"
@@ -71,11 +71,11 @@ def run(ctx: ExecutorContext) -> None:
         anomalies_io.save(output, split, anomalies)
         found += _describe(split, anomalies)
 
-    expected = dict(params.get("expected_anomalies") or {})
+    expected = dict(params["expected_anomalies"])
     for anomaly in found:
         kinds = expected.get(anomaly.feature, [])
         anomaly.accepted = "*" in kinds or anomaly.kind in kinds
-    gate_splits = set(params.get("gate_splits") or [])
+    gate_splits = set(params["gate_splits"])
     blocking = [a for a in found if not a.accepted and a.split in gate_splits]
     summary = _summary(ctx.component_id, splits, found, blocking)
     anomalies_io.save_summary(output, summary)
@@ -92,7 +92,7 @@ def run(ctx: ExecutorContext) -> None:
     if not found:
         ctx.log.info("no anomalies in splits %s", ", ".join(splits))
         return
-    if blocking and params.get("gate", "stop") == "stop":
+    if blocking and params["gate"] == "stop":
         raise ValidationGateError(_gate_message(ctx.component_id, blocking))
     ctx.log.warning("%s", summary)
 

@@ -36,12 +36,12 @@ def run(ctx: ExecutorContext) -> None:
     examples_artifact = ctx.input("examples")
     blessing = ctx.output("blessing")
     params = ctx.parameters
-    split = params.get("example_split", "eval")
-    signature = params.get("signature_name", "serving_default")
-    tolerance = float(params.get("tolerance", 1e-6))
+    split = params["example_split"]
+    signature = params["signature_name"]
+    tolerance = float(params["tolerance"])
 
-    records = read_examples(ctx.component_id, examples_artifact, split, int(params.get("num_examples", 100)))
-    batch_size = int(params.get("batch_size", 10))
+    records = read_examples(ctx.component_id, examples_artifact, split, int(params["num_examples"]))
+    batch_size = int(params["batch_size"])
     batches = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
 
     base_path = os.path.join(ctx.tmp_dir, "serving", SERVED_NAME)
@@ -56,7 +56,7 @@ def run(ctx: ExecutorContext) -> None:
     started = time.perf_counter()
     try:
         server_answers, load_seconds = serve_and_ask(base_path, signature, batches,
-                                                     float(params.get("load_timeout_seconds", 120.0)), problems)
+                                                     float(params["load_timeout_seconds"]), problems)
         report["load_seconds"] = round(load_seconds, 3)
         if not problems:
             reference = [call_in_process(model_path, signature, batch) for batch in batches]

@@ -48,8 +48,8 @@ def run(ctx: ExecutorContext) -> None:
     infra = ctx.optional_input("infra_blessing")
     pushed = ctx.output("pushed_model")
     base = ctx.parameters["push_destination"]
-    model_name = ctx.parameters.get("model_name") or ctx.pipeline_name
-    keep = int(ctx.parameters.get("keep_versions", 5))
+    model_name = ctx.parameters["model_name"] or ctx.pipeline_name
+    keep = int(ctx.parameters["keep_versions"])
 
     problem = destination_problem(base)
     if problem:

@@ -18,7 +18,7 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     import tensorflow_data_validation as tfdv
 
     statistics = ctx.input("statistics")
-    splits = list(ctx.parameters.get("infer_from_splits") or ["train"])
+    splits = list(ctx.parameters["infer_from_splits"])
     missing = [s for s in splits if s not in statistics.split_names]
     if missing:
         raise PipelineDefinitionError(
@@ -31,14 +31,14 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
         if schema is None:
             schema = tfdv.infer_schema(
                 stats,
-                infer_feature_shape=bool(ctx.parameters.get("infer_feature_shape", True)),
-                max_string_domain_size=int(ctx.parameters.get("max_string_domain_size", 100)),
+                infer_feature_shape=bool(ctx.parameters["infer_feature_shape"]),
+                max_string_domain_size=int(ctx.parameters["max_string_domain_size"]),
             )
         else:
             schema = tfdv.update_schema(schema, stats)
         all_stats.append(stats)
     assert schema is not None
-    if ctx.parameters.get("infer_value_bounds", True):
+    if ctx.parameters["infer_value_bounds"]:
         add_value_bounds(schema, all_stats)
     schema_io.save(ctx.output("schema").uri, schema)
     ctx.output("schema").custom_properties["num_features"] = len(schema.feature)

@@ -29,13 +29,13 @@ def run(ctx: ExecutorContext) -> None:
     examples = ctx.input("examples")
     schema_artifact = ctx.optional_input("schema")
     splits = examples_io.select_splits(ctx.component_id, examples_io.split_names(examples),
-                                       ctx.parameters.get("exclude_splits"), "Examples artifact")
+                                       ctx.parameters["exclude_splits"], "Examples artifact")
     if not splits:
         raise InputDataError(f"{ctx.component_id}: the Examples artifact {examples.uri} has no split to compute statistics for")
     options = tfdv.StatsOptions()
     if schema_artifact is not None:
         options.schema = schema_io.load(schema_artifact.uri)
-    sample_rate = ctx.parameters.get("sample_rate")
+    sample_rate = ctx.parameters["sample_rate"]
     if sample_rate is not None and not 0 < float(sample_rate) <= 1:
         raise PipelineDefinitionError(f"{ctx.component_id}: sample_rate must be in (0, 1], got {sample_rate!r}")
     # Sampling is done per record while decoding: TFDV's own sample_rate keeps or drops whole

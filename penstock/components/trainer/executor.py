@@ -31,7 +31,7 @@ def _files(component_id: str, examples: Artifact, splits: list[str], which: str)
 def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
     artifact = ctx.optional_input("hyperparameters")
     if artifact is None:
-        return dict(ctx.parameters.get("hyperparameters") or {})
+        return dict(ctx.parameters["hyperparameters"] or {})
     path = filesystem.join(artifact.uri, layout.HYPERPARAMETERS_FILE)
     try:
         loaded = filesystem.read_json(path)
@@ -45,8 +45,8 @@ def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
 
 def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
     params = ctx.parameters
-    train_args = dict(params.get("train_args") or {})
-    eval_args = dict(params.get("eval_args") or {})
+    train_args = dict(params["train_args"] or {})
+    eval_args = dict(params["eval_args"] or {})
     examples = ctx.input("examples")
     schema_artifact = ctx.optional_input("schema")
     transform_graph = ctx.optional_input("transform_graph")
@@ -81,7 +81,7 @@ def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
         model_run_dir=ctx.output("model_run").uri,
         base_model=model_io.serving_dir_for_export(base_model.uri) if base_model else None,
         hyperparameters=_hyperparameters(ctx),
-        custom_config=dict(params.get("custom_config") or {}),
+        custom_config=dict(params["custom_config"] or {}),
         distribution_strategy=strategy_name,
     )
 
@@ -93,7 +93,7 @@ def run(ctx: ExecutorContext) -> None:
     _env.skip_autograph_for_libraries()
     params = ctx.parameters
     run_fn, where = resolve_user_function(ctx.component_id, params, "run_fn", "run_fn")
-    strategy, strategy_name = resolve_strategy(str(params.get("strategy") or "auto"), ctx.component_id)
+    strategy, strategy_name = resolve_strategy(str(params["strategy"]), ctx.component_id)
     fn_args = build_fn_args(ctx, strategy_name)
     ctx.log.info("Trainer: running %s under the %s strategy", where, strategy_name)
 
@@ -118,7 +118,7 @@ def run(ctx: ExecutorContext) -> None:
     model.custom_properties["run_fn"] = where
     model.custom_properties["strategy"] = strategy_name
     transform_graph = ctx.optional_input("transform_graph")
-    if not params.get("skew_check", True):
+    if not params["skew_check"]:
         model.custom_properties["skew_check"] = "disabled"
         return
     if transform_graph is None:
@@ -127,8 +127,8 @@ def run(ctx: ExecutorContext) -> None:
         return
     report = check_skew(
         ctx.component_id, serving_dir, transform_graph.uri,
-        max_rows=int(params.get("skew_check_rows", 200)),
-        tolerance=float(params.get("skew_tolerance", 1e-6)), log=ctx.log,
+        max_rows=int(params["skew_check_rows"]),
+        tolerance=float(params["skew_tolerance"]), log=ctx.log,
     )
     if report is None:
         model.custom_properties["skew_check"] = "skipped: no eval sample in the transform graph"

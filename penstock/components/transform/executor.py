@@ -174,8 +174,8 @@ def run(ctx: ExecutorContext) -> None:
     preprocessing_fn = _checked(user_fn, where)
 
     splits = examples_io.split_names(examples)
-    analyze_splits = list(params.get("analyze_splits") or ["train"])
-    transform_splits = list(params.get("transform_splits") or splits)
+    analyze_splits = list(params["analyze_splits"])
+    transform_splits = list(params["transform_splits"] or splits)  # none given: every split
     for split in analyze_splits + transform_splits:
         for artifact in all_examples if split in analyze_splits else [examples]:
             examples_io.split_files(ctx.component_id, artifact, split)  # the split exists and holds files
@@ -204,8 +204,8 @@ def run(ctx: ExecutorContext) -> None:
     transformed = ctx.output("transformed_examples")
     cache_out = ctx.output("updated_analyzer_cache")
     cache_in = ctx.optional_input("analyzer_cache")
-    compute_statistics = bool(params.get("compute_statistics"))
-    sample_rows = int(params.get("skew_sample_rows", 200))
+    compute_statistics = bool(params["compute_statistics"])
+    sample_rows = int(params["skew_sample_rows"])
     raw_metadata = dataset_metadata.DatasetMetadata(schema)
 
     analysis_keys = [(a, s, _dataset_key(a, s)) for a in all_examples for s in analyze_splits]
