@@ -87,7 +87,7 @@ def _compile_airflow(pipeline_file: str, output: str | None, metadata: str | Non
         schedule=schedule, retries=retries, metadata=metadata, pipeline_root=pipeline_root,
     )
     click.echo(f"wrote {path}: Airflow DAG {dag_id or pipeline.name!r}, {len(pipeline.order)} tasks")
-    config = connection.task_config(connection.parse(metadata) if metadata else pipeline.metadata)
+    config = connection.task_config(connection.parse(metadata or pipeline.metadata))
     if isinstance(config, connection.MysqlConfig) and config.password_env:
         click.echo(f"tasks read the metadata password from ${config.password_env}: set it in the Airflow "
                    "workers' environment")

@@ -170,7 +170,7 @@ class Component(Node):
         if executor is None:
             raise PipelineDefinitionError(f"{self.id}: {type(self).__name__} defines no EXECUTOR")
         if isinstance(executor, str):
-            return load_callable(executor.replace(":", "."), what=f"{self.id} executor")
+            return load_callable(executor, what=f"{self.id} executor")
         return executor
 
 

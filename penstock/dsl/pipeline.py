@@ -9,7 +9,6 @@ from typing import Any
 from penstock import settings
 from penstock.dsl.component import Node
 from penstock.errors import PipelineDefinitionError
-from penstock.metadata import connection
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -29,7 +28,7 @@ class Pipeline:
         components: Sequence[Node],
         *,
         pipeline_root: str | None = None,
-        metadata: connection.MetadataConfig | str | None = None,
+        metadata: Any = None,
         beam_pipeline_args: Sequence[str] | None = None,
         enable_cache: bool = True,
         max_parallelism: int | None = None,
@@ -42,9 +41,9 @@ class Pipeline:
         self.name = name
         self.components: list[Node] = list(components)
         self.pipeline_root = pipeline_root or settings.default_pipeline_root(name)
-        if metadata is None:
-            metadata = settings.default_metadata_path()
-        self.metadata = connection.parse(metadata) if isinstance(metadata, str) else metadata
+        # Where the run is recorded, as declared: a path or URL, or a penstock.sqlite()/mysql()
+        # config. The runtime reads it (penstock.metadata.connection.parse); declaring needs no store.
+        self.metadata: Any = metadata if metadata is not None else settings.default_metadata_path()
         self.beam_pipeline_args = list(beam_pipeline_args or [])
         self.enable_cache = enable_cache
         self.max_parallelism = max_parallelism

@@ -106,9 +106,12 @@ def mysql(host: str, database: str, user: str = "root", password: str = "", port
                        password_env=password_env, socket=socket)
 
 
-def parse(spec: str) -> MetadataConfig:
+def parse(spec: str | MetadataConfig) -> MetadataConfig:
     """``sqlite:PATH``, a bare SQLite path, or a MySQL URL:
-    ``mysql://user[:password]@host[:port]/db[?password_env=VAR][&socket=/path]``."""
+    ``mysql://user[:password]@host[:port]/db[?password_env=VAR][&socket=/path]``; a config
+    object is returned as it is (a Pipeline holds either, as declared)."""
+    if not isinstance(spec, str):
+        return spec
     if not spec.startswith("mysql://"):
         return sqlite(spec.removeprefix("sqlite:"))
     url = urlsplit(spec)

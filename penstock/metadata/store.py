@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from penstock.dsl.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
 from penstock.errors import MetadataError, NotFoundError
 from penstock.metadata.connection import MetadataConfig, MysqlConfig
+from penstock.metadata.connection import parse as parse_config
 from penstock.metadata.states import MLMD_ORDER, ExecutionState
 
 PIPELINE_CONTEXT = "pipeline"
@@ -129,7 +130,8 @@ def _set_value(target: Any, key: str, value: Any, int32_only: bool = False) -> N
 class MetadataStore:
     """penstock's gateway to ML Metadata."""
 
-    def __init__(self, config: MetadataConfig) -> None:
+    def __init__(self, config: MetadataConfig | str) -> None:
+        config = parse_config(config)  # a Pipeline's metadata as declared: a path, a URL or a config
         self.config = config
         self._lock = threading.RLock()
         try:

@@ -265,7 +265,7 @@ class NodeExecutor:
                 pipeline_name=self.pipeline.name, run_id=self.run_id, component_id=node.id,
                 execution_id=execution_id, inputs=files.executor_inputs(inputs), outputs=files.executor_outputs(),
                 parameters=dict(node.parameters), beam_pipeline_args=beam_args, tmp_dir=files.scratch,
-                pipeline_root=self.pipeline.pipeline_root, metadata_config=self.pipeline.metadata,
+                pipeline_root=self.pipeline.pipeline_root, metadata_config=self.store.config,
                 temp_uri=files.temp_uri,
             )
             try:

@@ -145,11 +145,30 @@ def fingerprint_files(roots: list[str]) -> dict[str, str]:
     return result
 
 
-def source_file_of_ref(ref: str) -> str:
-    """The file behind a user-code reference: a ``.py`` path or ``package.module[.function]``."""
+def split_ref(ref: str) -> tuple[str, str]:
+    """The one reading of a user-code reference: (where, attribute). ``path/to/file.py``,
+    ``path/to/file.py:function``, ``package.module:function`` or ``package.module.function``;
+    ``where`` is a file path (ends in ``.py`` or holds a separator) or a dotted module name, and
+    the attribute is empty when the reference names a whole file."""
+    if ":" in ref:
+        where, _, attribute = ref.partition(":")
+        return where, attribute
     if ref.endswith(".py") or os.sep in ref:
-        return ref
-    parts = ref.split(".")
+        return ref, ""
+    where, _, attribute = ref.rpartition(".")
+    return where, attribute
+
+
+def _is_file_ref(where: str) -> bool:
+    return where.endswith(".py") or os.sep in where
+
+
+def source_file_of_ref(ref: str) -> str:
+    """The file behind a user-code reference (see :func:`split_ref`)."""
+    where, attribute = split_ref(ref)
+    if _is_file_ref(where):
+        return where
+    parts = [*where.split("."), attribute] if attribute and ":" not in ref else where.split(".")
     for cut in range(len(parts), 0, -1):
         origin = _find_module_file(".".join(parts[:cut]), [os.getcwd(), *sys.path])
         if origin:
@@ -201,18 +220,14 @@ def _pickle_by_value(module: ModuleType) -> None:
 
 
 def load_callable(ref: str, what: str = "function") -> Callable[..., Any]:
-    """Resolve ``package.module.function`` (or ``path/to/file.py:function``)."""
-    if ":" in ref:
-        module_ref, _, attr = ref.partition(":")
-        module = load_module_file(module_ref) if module_ref.endswith(".py") else _import(module_ref, what)
-    else:
-        module_ref, _, attr = ref.rpartition(".")
-        if not module_ref:
-            raise UserCodeError(f"{what} {ref!r} must be written as 'package.module.function'")
-        module = _import(module_ref, what)
-    fn = getattr(module, attr, None)
+    """Resolve a reference to a function (see :func:`split_ref`)."""
+    where, attribute = split_ref(ref)
+    if not where or not attribute:
+        raise UserCodeError(f"{what} {ref!r} must name a function: 'package.module.function' or 'file.py:function'")
+    module = load_module_file(where) if _is_file_ref(where) else _import(where, what)
+    fn = getattr(module, attribute, None)
     if fn is None or not callable(fn):
-        raise UserCodeError(f"{what}: module {module_ref!r} has no callable {attr!r}")
+        raise UserCodeError(f"{what}: module {where!r} has no callable {attribute!r}")
     return fn
 
 

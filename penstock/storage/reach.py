@@ -137,12 +137,14 @@ def tensorflow_s3_registered() -> bool:
 
 
 def finish_process(code: int) -> None:
-    """End the process with ``code``. tensorflow-io's S3 filesystem crashes every process that
+    """End the process with ``code`` (0: return). tensorflow-io's S3 filesystem crashes every process that
     used it at exit ("pure virtual method called", exit code 134) in the AWS SDK's static
     destructors, after Python has finished: such a process runs its exit hooks, flushes and
     leaves before those destructors run. Any other process exits normally."""
     if not _tensorflow_s3_ready:
-        sys.exit(code)
+        if code:
+            sys.exit(code)
+        return  # a caller embedding the CLI goes on
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

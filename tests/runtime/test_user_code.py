@@ -67,3 +67,27 @@ def test_functions_of_a_module_file_unpickle_where_the_file_is_unknown(tmp_path)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "42"
+
+
+def test_every_spelling_of_a_reference_reads_the_same_way(tmp_path, monkeypatch):
+    """One parser: a file with or without ':function', a module with '.function' or ':function';
+    the cache key's source lookup and the loader agree on each."""
+    from penstock.runtime.user_code import load_callable, source_file_of_ref, split_ref
+
+    (tmp_path / "prep.py").write_text("def fn(x):\n    return x + 1\n")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("def fn(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    file_ref = str(tmp_path / "prep.py")
+    assert split_ref(file_ref) == (file_ref, "")
+    assert split_ref(f"{file_ref}:fn") == (file_ref, "fn")
+    assert split_ref("pkg.mod.fn") == ("pkg.mod", "fn") and split_ref("pkg.mod:fn") == ("pkg.mod", "fn")
+    assert source_file_of_ref(f"{file_ref}:fn") == file_ref  # was the whole string: the cache key failed
+    assert source_file_of_ref("pkg.mod.fn") == source_file_of_ref("pkg.mod:fn") == str(package / "mod.py")
+    assert load_callable(f"{file_ref}:fn")(1) == 2
+    assert load_callable("pkg.mod.fn")(3) == load_callable("pkg.mod:fn")(3) == 6
+    with pytest.raises(UserCodeError, match="must name a function"):
+        load_callable(file_ref)

@@ -58,7 +58,7 @@ def create_dag(
     pipeline_file = os.path.abspath(pipeline_file)
     pipeline = load_pipeline(pipeline_file)
     # Task commands are shown in Airflow's UI and logs: never with the password (see task_url).
-    metadata = connection.task_url(connection.parse(metadata) if metadata else pipeline.metadata)
+    metadata = connection.task_url(connection.parse(metadata or pipeline.metadata))
     pipeline_root = pipeline_root or pipeline.pipeline_root
     command = [python or sys.executable, "-m", "penstock", "run-node", pipeline_file]
 
@@ -141,7 +141,7 @@ def write_dag_file(
 
     # Relative paths would resolve against each task's working directory: make them absolute.
     # The file holds no password (see create_dag).
-    metadata = connection.task_url(connection.parse(metadata) if metadata else pipeline.metadata)
+    metadata = connection.task_url(connection.parse(metadata or pipeline.metadata))
     if pipeline_root and not is_remote(pipeline_root):
         pipeline_root = os.path.abspath(pipeline_root)
     text = _DAG_FILE.format(

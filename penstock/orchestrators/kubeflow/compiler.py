@@ -122,7 +122,7 @@ def compile_kubeflow(
         raise PipelineDefinitionError("compiling for Kubeflow needs a container image (--image)")
     project_dir = os.path.abspath(project_dir or os.getcwd())
     root = pipeline_root or pipeline.pipeline_root
-    config = connection.task_config(connection.parse(metadata) if metadata else pipeline.metadata)
+    config = connection.task_config(connection.parse(metadata or pipeline.metadata))
     secret = _secret_reference(metadata_secret, config) if metadata_secret else None
     if secret is not None and isinstance(config, connection.MysqlConfig) and not config.password_env:
         config = dataclasses.replace(config, password_env=connection.DEFAULT_PASSWORD_ENV)
