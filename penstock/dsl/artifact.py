@@ -108,14 +108,6 @@ class Artifact:
         return f"{self.TYPE_NAME}(id={self.id}, uri={self.uri!r}, state={self.state.value})"
 
 
-def artifact_class(type_name: str) -> type[Artifact]:
-    """The registered artifact class for an ML Metadata type name (generic Artifact if unknown)."""
-    from penstock.dsl import standard_artifacts  # noqa: F401  (registers the standard types)
-
-    return _REGISTRY.get(type_name, Artifact)
-
-
-def registered_artifact_types() -> dict[str, type[Artifact]]:
-    from penstock.dsl import standard_artifacts  # noqa: F401
-
+def registry() -> dict[str, type[Artifact]]:
+    """Every artifact class defined so far, by ML Metadata type name."""
     return dict(_REGISTRY)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
 from penstock.dsl.artifact import Artifact
-
-if TYPE_CHECKING:
-    from penstock.dsl.node import Node
 
 
 class Channel:
@@ -20,12 +17,12 @@ class Channel:
     """
 
     def __init__(
-        self, type: type[Artifact], producer: Node | None = None, output_key: str | None = None
+        self, type: type[Artifact], producer: Any = None, output_key: str | None = None
     ) -> None:
         if not (isinstance(type, builtins.type) and issubclass(type, Artifact)):
             raise TypeError(f"Channel type must be an Artifact subclass, got {type!r}")
         self.type = type
-        self.producer = producer
+        self.producer = producer  # the penstock.dsl.node.Node making it (not imported: it imports this)
         self.output_key = output_key
 
     def describe(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from penstock.dsl.artifact import Artifact, PropertyType
+from penstock.dsl.artifact import Artifact, PropertyType, registry
 
 _SPAN_VERSION_SPLITS = {
     "span": PropertyType.INT,
@@ -137,3 +137,14 @@ VALUE_ARTIFACT_FOR_TYPE: dict[type, type[ValueArtifact]] = {
     dict: JsonValue,
     list: JsonValue,
 }
+
+
+def artifact_class(type_name: str) -> type[Artifact]:
+    """The artifact class for an ML Metadata type name: a standard one, any class defined in
+    this process, else the generic Artifact."""
+    return registry().get(type_name, Artifact)
+
+
+def registered_artifact_types() -> dict[str, type[Artifact]]:
+    """The standard artifact types and any other defined in this process."""
+    return registry()

@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from penstock.dsl.artifact import Artifact, ArtifactState, artifact_class, registered_artifact_types
+from penstock.dsl.artifact import Artifact, ArtifactState
+from penstock.dsl.standard_artifacts import artifact_class, registered_artifact_types
 from penstock.errors import MetadataError, NotFoundError
 from penstock.metadata.connection import MetadataConfig, MysqlConfig
 from penstock.metadata.connection import parse as parse_config
