@@ -72,10 +72,10 @@ def test_in_process_statistics_match_beam(tmp_path, monkeypatch, decoder):
     so partial results are merged), with penstock's column-wise decoder or, for records it
     leaves alone, tfx-bsl's; they must be those the Beam pipeline computes."""
     from penstock.codecs import example_decoder
-    from penstock.components.statistics_gen import beam_fns as statistics_gen_beam_fns
+    from penstock.components.statistics_gen import decoding
 
     examples = penguin_stats("penguins_raw.csv")["examples"]
-    monkeypatch.setattr(statistics_gen_beam_fns, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(decoding, "BLOCK_BYTES", 2048)
     decoded = []
     real_decode = example_decoder.decode
 

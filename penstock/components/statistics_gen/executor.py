@@ -6,7 +6,7 @@ process with TFDV's own in-memory generators, streaming: blocks of records are d
 threads (numpy, tfx-bsl and TFDV's kernels release the GIL) and the partial results merged, so
 memory stays flat. Starting a Beam pipeline costs seconds and Beam's per-element
 work made it ~1.7x slower at 1M rows. Any explicitly chosen runner goes through one Beam
-pipeline, which decodes (and samples) files with the same code (``statistics_gen_beam_fns``).
+pipeline, which decodes (and samples) files with the same code (``decoding``).
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ def _statistics_in_process(sources: dict[str, list[str]], options: Any, output: 
     from tensorflow_data_validation.statistics import stats_impl
 
     from penstock.codecs.tfrecords import RecordSpans, iter_record_spans
-    from penstock.components.statistics_gen import beam_fns as statistics_gen_beam_fns
-    from penstock.components.statistics_gen.beam_fns import block_seed, decode_block
+    from penstock.components.statistics_gen import decoding
     from penstock.runtime.parallel import ordered_map
     from penstock.storage import filesystem
 
@@ -72,10 +71,10 @@ def _statistics_in_process(sources: dict[str, list[str]], options: Any, output: 
 
     def summarise(item: tuple[str, int, RecordSpans]) -> list[Any]:
         path, block, spans = item
-        batch = decode_block(spans, sample_rate, block_seed(path, block))
+        batch = decoding.decode_block(spans, sample_rate, decoding.block_seed(path, block))
         return stats_impl.generate_partial_statistics_in_memory(batch, options, generators)
 
-    block_bytes = statistics_gen_beam_fns.BLOCK_BYTES
+    block_bytes = decoding.BLOCK_BYTES
     for split, files in sources.items():
         chunks = ((path, block, spans) for path in files
                   for block, spans in enumerate(iter_record_spans(path, block_bytes)))
