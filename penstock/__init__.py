@@ -3,7 +3,11 @@
 The public API is re-exported here and resolved lazily: ``import penstock`` imports nothing
 heavy, and each name loads its module on first use.
 
-    from penstock import Pipeline, component, InputArtifact, OutputArtifact, LocalRunner
+    from penstock import Pipeline, CsvExampleGen, Trainer, component, InputArtifact, OutputArtifact
+    from penstock.artifacts import Examples, Model
+
+The standard components (``CsvExampleGen`` ... ``Pusher``) come from ``penstock.components``;
+everything else under ``penstock.*`` is internal and may move between releases.
 """
 
 from __future__ import annotations
@@ -14,32 +18,36 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    # DSL
+    # DSL: what a pipeline file declares
     "Pipeline": "penstock.dsl.pipeline",
     "Component": "penstock.dsl.component",
     "ComponentSpec": "penstock.dsl.component",
     "InputSpec": "penstock.dsl.component",
     "OutputSpec": "penstock.dsl.component",
+    "Parameter": "penstock.dsl.parameter",
     "Channel": "penstock.dsl.channel",
     "component": "penstock.dsl.function_component",
     "InputArtifact": "penstock.dsl.function_component",
     "OutputArtifact": "penstock.dsl.function_component",
-    "Parameter": "penstock.dsl.function_component",
     "OutputDict": "penstock.dsl.function_component",
     "Resolver": "penstock.dsl.resolver",
     "LatestArtifact": "penstock.dsl.resolver",
     "LatestBlessedModel": "penstock.dsl.resolver",
     "CachePolicy": "penstock.dsl.cache_policy",
     "RetryPolicy": "penstock.dsl.retry",
-    "ExecutorContext": "penstock.runtime.context",
     "Artifact": "penstock.dsl.artifact",
-    # orchestration and metadata
+    # what executors and user code receive
+    "ExecutorContext": "penstock.runtime.context",
+    "FnArgs": "penstock.components.trainer",
+    "DatasetOptions": "penstock.components.trainer",
+    "export_serving_model": "penstock.components.trainer",
+    # running and recording
     "LocalRunner": "penstock.orchestrators.local.runner",
     "MetadataStore": "penstock.metadata.store",
     "sqlite": "penstock.metadata.connection",
     "mysql": "penstock.metadata.connection",
 }
-_MODULES = {"artifacts": "penstock.dsl.standard_artifacts", "errors": "penstock.errors"}
+_MODULES = {"artifacts": "penstock.artifacts", "errors": "penstock.errors", "testing": "penstock.testing"}
 
 
 def __getattr__(name: str) -> Any:

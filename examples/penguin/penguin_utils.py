@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from penstock.components.trainer import DatasetOptions, FnArgs, export_serving_model
+from penstock import DatasetOptions, FnArgs, export_serving_model
 
 FEATURE_KEYS = ["culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"]
 LABEL_KEY = "species"

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import os
 
-from penstock.components.evaluator.component import Evaluator
-from penstock.components.example_gen import CsvExampleGen
-from penstock.components.example_validator.component import ExampleValidator
-from penstock.components.infra_validator.component import InfraValidator
-from penstock.components.pusher.component import Pusher
-from penstock.components.schema_gen.component import SchemaGen
-from penstock.components.statistics_gen.component import StatisticsGen
-from penstock.components.trainer import Trainer
-from penstock.components.transform.component import Transform
-from penstock.dsl.channel import Channel
-from penstock.dsl.pipeline import Pipeline
-from penstock.dsl.resolver import LatestBlessedModel, Resolver
-from penstock.dsl.standard_artifacts import Model, ModelBlessing
+from penstock import (
+    Channel,
+    CsvExampleGen,
+    Evaluator,
+    ExampleValidator,
+    InfraValidator,
+    LatestBlessedModel,
+    Pipeline,
+    Pusher,
+    Resolver,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
+from penstock.artifacts import Model, ModelBlessing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE_FILE = os.path.join(HERE, "taxi_utils.py")

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from penstock.components.trainer import DatasetOptions, FnArgs, export_serving_model
+from penstock import DatasetOptions, FnArgs, export_serving_model
 
 DENSE_FLOAT_FEATURES = ["trip_miles", "fare", "trip_seconds"]
 BUCKET_FEATURES = ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"]

@@ -3,7 +3,6 @@ table of component states while a run is going (only on an interactive terminal)
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import Any
@@ -92,7 +91,3 @@ class ConsoleProgress:
     def node_retrying(self, node_id: str, attempt: int, error: str) -> None:
         with self._lock:
             self._log(f"[yellow]↻[/] {node_id} attempt {attempt} failed, retrying: {error}")
-
-
-def print_to_stdout(text: str) -> None:
-    sys.stdout.write(text + "\n")

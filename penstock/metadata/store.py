@@ -620,7 +620,3 @@ class MetadataStore:
     def get_executions(self, ids: Iterable[int]) -> dict[int, ExecutionRecord]:
         with self._lock:
             return {r.id: r for r in self._records(self._store.get_executions_by_id(list(ids)))}
-
-    def update_artifact(self, artifact: Artifact) -> None:
-        with self._lock:
-            self._store.put_artifacts([self._to_proto(artifact)])

@@ -336,8 +336,3 @@ def latest_outputs(
             return inputs
         return outputs
     return None
-
-
-def raise_for_failure(outcome: NodeOutcome) -> None:
-    if outcome.state == FAILED:
-        raise ExecutionError(outcome.node_id, outcome.error or "failed")

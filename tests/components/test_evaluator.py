@@ -175,3 +175,22 @@ def test_missing_label_slice_feature_or_metric_fail_before_tfma(world, tmp_path)
 
     with pytest.raises(InputDataError, match=r"split 'test' not found in eval examples .*\(splits: eval\)"):
         evaluate(world, tmp_path, mf.eval_config(), example_splits=["test"])
+
+
+def test_the_blessing_decision_without_tfma():
+    from penstock.components.evaluator.executor import decide
+
+    common = {"failures": [], "validation_ok": True, "baseline_id": None, "bless_without_thresholds": False}
+    assert decide(has_thresholds=False, checked=0, **common) == (
+        False, "not blessed: the eval_config has no thresholds, so nothing shows the model is good enough "
+        "(add value/change thresholds, or set bless_without_thresholds=True to bless anyway)")
+    assert decide(has_thresholds=False, checked=0, **{**common, "bless_without_thresholds": True})[0] is True
+    # only change thresholds and no baseline yet: the first model is blessed
+    assert decide(has_thresholds=True, checked=0, **common) == (True, "blessed: no threshold left to check without a baseline")
+    assert decide(has_thresholds=True, checked=2, **{**common, "baseline_id": 7}) == (
+        True, "blessed: every threshold passed against baseline model 7")
+    assert decide(has_thresholds=True, checked=2, **{**common, "failures": ["a", "b"]}) == (
+        False, "not blessed: 2 threshold check(s) failed")
+    # TFMA's own verdict counts even when no failure could be explained
+    assert decide(has_thresholds=True, checked=1, **{**common, "validation_ok": False}) == (
+        False, "not blessed: some threshold check(s) failed")

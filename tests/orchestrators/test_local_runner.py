@@ -272,3 +272,24 @@ def test_heavy_modules_preload_on_execution_but_not_on_a_cached_run(tmp_path):
     assert {o.state for o in cached.outcomes.values()} == {"CACHED"}
     time.sleep(0.2)
     assert probe not in sys.modules
+
+
+def test_with_cache_and_with_beam_pipeline_args_apply_to_one_component(tmp_path):
+    """The fluent per-component settings the README documents: a component opted out of the
+    cache runs again while its neighbour is reused, and Beam arguments set on one component
+    reach it (and its cache key) without touching the pipeline's."""
+    from penstock.runtime.node_execution import NodeExecutor
+
+    cached, uncached = sleeper(tag="c", seconds=0.0, id="cached"), sleeper(tag="u", seconds=0.0, id="uncached")
+    uncached.with_cache(False).with_beam_pipeline_args(["--direct_num_workers=2", "--my_flag=1"])
+    pipeline = Pipeline("fluent", [cached, uncached], pipeline_root=str(tmp_path / "root"),
+                        metadata=str(tmp_path / "m.sqlite"), beam_pipeline_args=["--pipeline_flag=1"])
+    LocalRunner().run(pipeline)
+    CALLS.clear()
+    second = LocalRunner().run(pipeline)
+    assert second.outcomes["cached"].state == "CACHED" and second.outcomes["uncached"].state == "COMPLETE"
+    assert CALLS == ["u"]
+    assert second.outcomes["uncached"].cache_decision == "disabled: caching is off for this component"
+    executor = NodeExecutor(MetadataStore(pipeline.metadata), pipeline, "probe")
+    assert executor.beam_args(uncached) == ["--direct_num_workers=2", "--my_flag=1"]
+    assert executor.beam_args(cached) == ["--pipeline_flag=1"]

@@ -9,6 +9,7 @@ the metrics per slice and validates the thresholds; the ValidationResult becomes
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import json
@@ -42,17 +43,42 @@ def run(ctx: ExecutorContext) -> None:
         config = parse_eval_config(ctx.parameters["eval_config"])
     except EvalConfigError as e:
         raise PipelineDefinitionError(f"{ctx.component_id}: {e}") from None
-    examples = ctx.input("examples")
     model = ctx.input("model")
     baseline = ctx.optional_input("baseline_model")
     if baseline is not None and baseline.id == model.id:
         baseline = None  # the candidate is already the latest blessed model: nothing to compare with
+    inputs = check_inputs(ctx, config, model, baseline)  # everything a user can get wrong, before TFMA
+
+    import tensorflow_model_analysis as tfma
+
+    check_metric_classes(ctx.component_id, config)
+    has_thresholds = has_value_thresholds(config) or has_change_thresholds(config)
+    notes: list[str] = []
+    if has_change_thresholds(config) and baseline is None:
+        notes.append("no blessed baseline model yet: change thresholds skipped (they apply from the next model on)")
+    config = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=baseline is not None, rubber_stamp=baseline is None
+    )
+    run_tfma(ctx, config, inputs.patterns, inputs.schema, inputs.model_path, inputs.baseline_path,
+             ctx.output("evaluation").uri)
+    record_verdict(ctx, config, model, baseline, has_thresholds, notes)
+
+
+@dataclasses.dataclass
+class CheckedInputs:
+    patterns: list[str]
+    schema: Any
+    model_path: str
+    baseline_path: str | None
+
+
+def check_inputs(ctx: ExecutorContext, config: Any, model: Artifact, baseline: Artifact | None) -> CheckedInputs:
+    """Splits with data, SavedModels present, and every feature the EvalConfig names present in
+    the schema (or, without one, in the eval examples) or made by the model's preprocessing."""
+    examples = ctx.input("examples")
     schema_artifact = ctx.optional_input("schema")
     splits = list(ctx.parameters["example_splits"])
-
-    # -- everything a user can get wrong, before any TFMA work ----------------------------------
     files = [f for split in splits for f in examples_io.split_files(ctx.component_id, examples, split, "eval examples")]
-    patterns = [examples_io.split_pattern(examples, split) for split in splits]
     model_path = model_io.serving_dir(model, role="model")
     baseline_path = model_io.serving_dir(baseline, role="baseline model") if baseline is not None else None
     schema = None
@@ -68,22 +94,15 @@ def run(ctx: ExecutorContext) -> None:
         available |= preprocessed
         source += " or the model's preprocessing signatures"
     check_features(ctx.component_id, config, available, source)
+    patterns = [examples_io.split_pattern(examples, split) for split in splits]
+    return CheckedInputs(patterns, schema, model_path, baseline_path)
 
+
+def record_verdict(ctx: ExecutorContext, config: Any, model: Artifact, baseline: Artifact | None,
+                   has_thresholds: bool, notes: list[str]) -> None:
+    """Read what TFMA wrote, decide, and record the blessing with its explanation."""
     import tensorflow_model_analysis as tfma
 
-    check_metric_classes(ctx.component_id, config)
-
-    configured_value, configured_change = has_value_thresholds(config), has_change_thresholds(config)
-    notes: list[str] = []
-    if configured_change and baseline is None:
-        notes.append("no blessed baseline model yet: change thresholds skipped (they apply from the next model on)")
-    config = tfma.utils.update_eval_config_with_defaults(
-        config, has_baseline=baseline is not None, rubber_stamp=baseline is None
-    )
-
-    run_tfma(ctx, config, patterns, schema, model_path, baseline_path, ctx.output("evaluation").uri)
-
-    # -- verdict --------------------------------------------------------------------------------
     evaluation, blessing = ctx.output("evaluation"), ctx.output("blessing")
     summary = summarize_metrics(tfma.load_metrics(evaluation.uri))
     filesystem.write_json(filesystem.join(evaluation.uri, METRICS_SUMMARY), summary)
@@ -96,33 +115,36 @@ def run(ctx: ExecutorContext) -> None:
         1 for ref in iter_thresholds(config)
         if ref.threshold.HasField("value_threshold") or ref.threshold.HasField("change_threshold")
     )
-
-    if not (configured_value or configured_change):
-        blessed = bool(ctx.parameters["bless_without_thresholds"])
-        headline = (
-            "blessed without thresholds: bless_without_thresholds=True"
-            if blessed
-            else "not blessed: the eval_config has no thresholds, so nothing shows the model is good enough "
-            "(add value/change thresholds, or set bless_without_thresholds=True to bless anyway)"
-        )
-    elif not checked:  # only change thresholds, and no baseline to compare with: the first model
-        blessed = True
-        headline = "blessed: no threshold left to check without a baseline"
-    elif failures or not validation.validation_ok:
-        blessed = False
-        headline = f"not blessed: {len(failures) or 'some'} threshold check(s) failed"
-    else:
-        blessed = True
-        against = f" against baseline model {baseline.id}" if baseline is not None else ""
-        headline = f"blessed: every threshold passed{against}"
+    blessed, headline = decide(
+        has_thresholds=has_thresholds, checked=checked, failures=failures,
+        validation_ok=bool(validation.validation_ok), baseline_id=baseline.id if baseline is not None else None,
+        bless_without_thresholds=bool(ctx.parameters["bless_without_thresholds"]),
+    )
     explanation = "\n".join([headline, *(f"- {line}" for line in failures), *(f"note: {n}" for n in notes)])
-
     evaluation.custom_properties["validation_ok"] = int(bool(validation.validation_ok))
     overall = summary.get("candidate", {}).get(OVERALL, {})
     evaluation.custom_properties["overall_metrics"] = json.dumps(overall, sort_keys=True)[:4000]
     record_blessing(blessing, blessed=blessed, model=model, baseline=baseline, explanation=explanation,
                     failures=failures, notes=notes, summary=summary)
     (ctx.log.info if blessed else ctx.log.warning)("model %s %s", model.id, explanation)
+
+
+def decide(*, has_thresholds: bool, checked: int, failures: list[str], validation_ok: bool,
+           baseline_id: int | None, bless_without_thresholds: bool) -> tuple[bool, str]:
+    """The blessing and its headline, from what TFMA found: no thresholds blesses only when the
+    user says so; thresholds that could all be checked must all pass; change thresholds alone,
+    with no baseline yet (the first model), bless."""
+    if not has_thresholds:
+        if bless_without_thresholds:
+            return True, "blessed without thresholds: bless_without_thresholds=True"
+        return False, ("not blessed: the eval_config has no thresholds, so nothing shows the model is good enough "
+                       "(add value/change thresholds, or set bless_without_thresholds=True to bless anyway)")
+    if not checked:
+        return True, "blessed: no threshold left to check without a baseline"
+    if failures or not validation_ok:
+        return False, f"not blessed: {len(failures) or 'some'} threshold check(s) failed"
+    against = f" against baseline model {baseline_id}" if baseline_id is not None else ""
+    return True, f"blessed: every threshold passed{against}"
 
 
 def sample_feature_names(files: list[str], limit: int = 200) -> set[str]:
