@@ -10,6 +10,7 @@ pre/post-transform statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -153,16 +154,66 @@ def _sample_key(pair: tuple[bytes, bytes]) -> bytes:
     return hashlib.sha1(pair[0]).digest()
 
 
-def run(ctx: ExecutorContext) -> None:
-    import apache_beam as beam
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.beam import analyzer_cache
-    from tensorflow_transform.tf_metadata import dataset_metadata
-    from tfx_bsl.public import tfxio
+@dataclasses.dataclass
+class _Plan:
+    """What one Transform execution reads and writes, checked before any Beam work."""
 
-    from penstock.beam.pipeline import make_pipeline, workers_share_local_disk
+    where: str  # the user function, for messages
+    preprocessing_fn: Callable[..., Any]
+    schema: Any
+    examples: Artifact  # the newest: transformed
+    analysis: list[tuple[Artifact, str, Any]]  # (examples, split, dataset key) analyzed
+    cached_keys: set[Any]
+    transform_splits: list[str]
+    sample_split: str | None
+    sample_rows: int
+    compute_statistics: bool
+    tft_tmp: str
+
+    def tfxio(self, artifact: Artifact, split: str, raw_column: bool = False) -> Any:
+        from tfx_bsl.public import tfxio
+
+        return tfxio.TFExampleRecord(
+            file_pattern=examples_io.split_pattern(artifact, split),
+            schema=self.schema,
+            raw_record_column_name=RAW_RECORD_COLUMN if raw_column else None,
+            telemetry_descriptors=_TELEMETRY,
+        )
+
+
+def run(ctx: ExecutorContext) -> None:
+    from penstock.beam.pipeline import make_pipeline
 
     _env.skip_autograph_for_libraries()
+    plan = _plan(ctx)
+    ctx.log.info("Transform: analyzing %s (%d cached), transforming %s",
+                 [k.key for _, _, k in plan.analysis], len(plan.cached_keys), plan.transform_splits)
+    try:
+        with make_pipeline(ctx.beam_pipeline_args) as pipeline:
+            import tensorflow_transform.beam as tft_beam
+
+            with tft_beam.Context(temp_dir=plan.tft_tmp, passthrough_keys={RAW_RECORD_COLUMN}):
+                transform_fn, _ = _analyze(ctx, pipeline, plan)
+                statistics_left = plan.compute_statistics
+                for split in plan.transform_splits:
+                    _transform_split(ctx, pipeline, plan, split, transform_fn, post_statistics=statistics_left)
+                    statistics_left = statistics_left and split not in {s for _, s, _ in plan.analysis}
+    except (UserCodeError, ExecutionError):
+        raise
+    except Exception as e:
+        described = describe_user_exception(e)
+        if _raised_in_user_code(e):
+            raise UserCodeError(f"{plan.where} failed while tf.Transform ran: {described}") from e
+        raise ExecutionError(ctx.component_id, f"tf.Transform pipeline failed: {described}") from e
+    _record(ctx, plan)
+
+
+def _plan(ctx: ExecutorContext) -> _Plan:
+    """Every input checked and the user function traced on placeholders, before any Beam work."""
+    from tfx_bsl.public import tfxio
+
+    from penstock.beam.pipeline import workers_share_local_disk
+
     params = ctx.parameters
     all_examples = ctx.inputs.get("examples") or []
     if not all_examples:
@@ -171,131 +222,114 @@ def run(ctx: ExecutorContext) -> None:
     schema = schema_io.load(ctx.input("schema").uri)
     user_fn, where = resolve_user_function(ctx.component_id, params, "preprocessing_fn", "preprocessing_fn")
     where = f"{ctx.component_id}: {where}"
-    preprocessing_fn = _checked(user_fn, where)
-
-    splits = examples_io.split_names(examples)
     analyze_splits = list(params["analyze_splits"])
-    transform_splits = list(params["transform_splits"] or splits)  # none given: every split
+    transform_splits = list(params["transform_splits"] or examples_io.split_names(examples))  # none given: every split
     for split in analyze_splits + transform_splits:
         for artifact in all_examples if split in analyze_splits else [examples]:
             examples_io.split_files(ctx.component_id, artifact, split)  # the split exists and holds files
     sample_split = next((s for s in ("eval", "test", "valid", "validation") if s in transform_splits), None)
     if sample_split is None:
         sample_split = next((s for s in transform_splits if s not in analyze_splits), None)
-
-    def make_tfxio(artifact: Artifact, split: str, raw_column: bool = False) -> Any:
-        return tfxio.TFExampleRecord(
-            file_pattern=examples_io.split_pattern(artifact, split),
-            schema=schema,
-            raw_record_column_name=RAW_RECORD_COLUMN if raw_column else None,
-            telemetry_descriptors=_TELEMETRY,
-        )
-
-    source_tfxio = make_tfxio(examples, analyze_splits[0])
-    adapter_config = source_tfxio.TensorAdapterConfig()
-    type_specs = tfxio.TensorAdapter(adapter_config).OriginalTypeSpecs()
-    check_preprocessing_fn(preprocessing_fn, where, type_specs, os.path.join(ctx.tmp_dir, "trace"))
     # tf.Transform's scratch space: its workers write analyzer results there and read them back.
     local_workers = workers_share_local_disk(ctx.beam_pipeline_args) or not ctx.temp_uri
     tft_tmp = os.path.join(ctx.tmp_dir, "tft") if local_workers else filesystem.join(ctx.temp_uri, "tft")
     filesystem.makedirs(tft_tmp)
-
-    graph_uri = ctx.output("transform_graph").uri
-    transformed = ctx.output("transformed_examples")
-    cache_out = ctx.output("updated_analyzer_cache")
+    analysis = [(a, s, _dataset_key(a, s)) for a in all_examples for s in analyze_splits]
     cache_in = ctx.optional_input("analyzer_cache")
-    compute_statistics = bool(params["compute_statistics"])
-    sample_rows = int(params["skew_sample_rows"])
-    raw_metadata = dataset_metadata.DatasetMetadata(schema)
-
-    analysis_keys = [(a, s, _dataset_key(a, s)) for a in all_examples for s in analyze_splits]
     cached_keys = set()
     if cache_in is not None and filesystem.is_dir(cache_in.uri):
         present = set(filesystem.list_names(cache_in.uri))
-        cached_keys = {k for _, _, k in analysis_keys if k.key in present}
-    ctx.log.info("Transform: analyzing %s (%d cached), transforming %s",
-                 [k.key for _, _, k in analysis_keys], len(cached_keys), transform_splits)
+        cached_keys = {k for _, _, k in analysis if k.key in present}
+    plan = _Plan(where, _checked(user_fn, where), schema, examples, analysis, cached_keys, transform_splits,
+                 sample_split, int(params["skew_sample_rows"]), bool(params["compute_statistics"]), tft_tmp)
+    adapter_config = plan.tfxio(examples, analyze_splits[0]).TensorAdapterConfig()
+    type_specs = tfxio.TensorAdapter(adapter_config).OriginalTypeSpecs()
+    check_preprocessing_fn(plan.preprocessing_fn, where, type_specs, os.path.join(ctx.tmp_dir, "trace"))
+    return plan
 
-    try:
-        with make_pipeline(ctx.beam_pipeline_args) as pipeline:
-            with tft_beam.Context(temp_dir=tft_tmp, passthrough_keys={RAW_RECORD_COLUMN}):
-                analysis_data = {
-                    key: pipeline | f"Read[{key.key}]" >> make_tfxio(a, s).BeamSource()
-                    for a, s, key in analysis_keys
-                }
-                input_cache = (
-                    pipeline | "ReadCache" >> analyzer_cache.ReadAnalysisCacheFromFS(
-                        cache_in.uri, list(cached_keys))
-                    if cached_keys and cache_in is not None else {}
-                )
-                transform_fn, output_cache = (
-                    (analysis_data, input_cache, adapter_config)
-                    | "Analyze" >> tft_beam.AnalyzeDatasetWithCache(preprocessing_fn)
-                )
-                _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_uri)
-                # WriteTransformFn leaves out the raw schema; TFTransformOutput.raw_* need it.
-                _ = raw_metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
-                    filesystem.join(graph_uri, "metadata"), pipeline)
-                _ = output_cache | "WriteCache" >> analyzer_cache.WriteAnalysisCacheToFS(
-                    pipeline, cache_out.uri)
 
-                if compute_statistics:
-                    _statistics(pipeline, schema, analysis_data[analysis_keys[0][2]],
-                                filesystem.join(graph_uri, PRE_TRANSFORM_STATS_DIR), "Pre")
+def _analyze(ctx: ExecutorContext, pipeline: Any, plan: _Plan) -> tuple[Any, Any]:
+    """Analyze (with the analyzer cache), write the transform graph, the raw metadata, the
+    updated cache and, if asked, pre-transform statistics; the transform_fn PCollection."""
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.beam import analyzer_cache
+    from tensorflow_transform.tf_metadata import dataset_metadata
 
-                for split in transform_splits:
-                    with_raw = split == sample_split and sample_rows > 0
-                    split_tfxio = make_tfxio(examples, split, raw_column=with_raw)
-                    data = pipeline | f"ReadToTransform[{split}]" >> split_tfxio.BeamSource()
-                    result, _metadata = (
-                        ((data, split_tfxio.TensorAdapterConfig()), transform_fn)
-                        | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True)
-                    )
-                    out_dir = transformed.split_uri(split)
-                    _ = (
-                        result
-                        | f"Encode[{split}]" >> beam.FlatMap(_encode_transformed)
-                        | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                            filesystem.join(out_dir, "transformed_examples"), file_name_suffix=".gz",
-                            compression_type=beam.io.filesystem.CompressionTypes.GZIP)
-                    )
-                    if with_raw:
-                        _ = (
-                            result
-                            | "PairRawTransformed" >> beam.FlatMap(_pairs_of)
-                            | "SampleForSkewCheck" >> beam.combiners.Top.Of(sample_rows, key=_sample_key)
-                            | "FlattenSample" >> beam.FlatMap(lambda rows: rows)
-                            | "EncodePairs" >> beam.Map(_pair_to_example)
-                            | "WriteSample" >> beam.io.WriteToTFRecord(
-                                filesystem.join(graph_uri, layout.SKEW_SAMPLE_DIR, layout.SKEW_SAMPLE_FILE),
-                                num_shards=1, shard_name_template="",
-                                compression_type=beam.io.filesystem.CompressionTypes.GZIP)
-                        )
-                    if compute_statistics and split in analyze_splits:
-                        post = result | f"PostBatches[{split}]" >> beam.Map(_record_batch_only)
-                        _statistics(pipeline, None, post,
-                                    filesystem.join(graph_uri, POST_TRANSFORM_STATS_DIR), "Post")
-                        compute_statistics = False  # one split is enough, as in TFX
-    except (UserCodeError, ExecutionError):
-        raise
-    except Exception as e:
-        described = describe_user_exception(e)
-        if _raised_in_user_code(e):
-            raise UserCodeError(f"{where} failed while tf.Transform ran: {described}") from e
-        raise ExecutionError(ctx.component_id, f"tf.Transform pipeline failed: {described}") from e
+    graph_uri = ctx.output("transform_graph").uri
+    cache_in = ctx.optional_input("analyzer_cache")
+    analysis_data = {key: pipeline | f"Read[{key.key}]" >> plan.tfxio(a, s).BeamSource() for a, s, key in plan.analysis}
+    input_cache = (
+        pipeline | "ReadCache" >> analyzer_cache.ReadAnalysisCacheFromFS(cache_in.uri, list(plan.cached_keys))
+        if plan.cached_keys and cache_in is not None else {}
+    )
+    adapter_config = plan.tfxio(*plan.analysis[0][:2]).TensorAdapterConfig()
+    transform_fn, output_cache = (
+        (analysis_data, input_cache, adapter_config) | "Analyze" >> tft_beam.AnalyzeDatasetWithCache(plan.preprocessing_fn)
+    )
+    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(graph_uri)
+    # WriteTransformFn leaves out the raw schema; TFTransformOutput.raw_* need it.
+    _ = dataset_metadata.DatasetMetadata(plan.schema) | "WriteRawMetadata" >> tft_beam.WriteMetadata(
+        filesystem.join(graph_uri, "metadata"), pipeline)
+    _ = output_cache | "WriteCache" >> analyzer_cache.WriteAnalysisCacheToFS(
+        pipeline, ctx.output("updated_analyzer_cache").uri)
+    if plan.compute_statistics:
+        _statistics(pipeline, plan.schema, analysis_data[plan.analysis[0][2]],
+                    filesystem.join(graph_uri, PRE_TRANSFORM_STATS_DIR), "Pre")
+    return transform_fn, analysis_data
 
-    for split in transform_splits:
+
+def _transform_split(ctx: ExecutorContext, pipeline: Any, plan: _Plan, split: str, transform_fn: Any,
+                     post_statistics: bool) -> None:
+    """Transform one split and write it; on the sample split also the raw/transformed pairs for
+    the Trainer's skew check; post-transform statistics on the first analyzed split if asked."""
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+
+    graph_uri = ctx.output("transform_graph").uri
+    with_raw = split == plan.sample_split and plan.sample_rows > 0
+    split_tfxio = plan.tfxio(plan.examples, split, raw_column=with_raw)
+    data = pipeline | f"ReadToTransform[{split}]" >> split_tfxio.BeamSource()
+    result, _metadata = (
+        ((data, split_tfxio.TensorAdapterConfig()), transform_fn)
+        | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True)
+    )
+    _ = (
+        result
+        | f"Encode[{split}]" >> beam.FlatMap(_encode_transformed)
+        | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+            filesystem.join(ctx.output("transformed_examples").split_uri(split), "transformed_examples"),
+            file_name_suffix=".gz", compression_type=beam.io.filesystem.CompressionTypes.GZIP)
+    )
+    if with_raw:
+        _ = (
+            result
+            | "PairRawTransformed" >> beam.FlatMap(_pairs_of)
+            | "SampleForSkewCheck" >> beam.combiners.Top.Of(plan.sample_rows, key=_sample_key)
+            | "FlattenSample" >> beam.FlatMap(lambda rows: rows)
+            | "EncodePairs" >> beam.Map(_pair_to_example)
+            | "WriteSample" >> beam.io.WriteToTFRecord(
+                filesystem.join(graph_uri, layout.SKEW_SAMPLE_DIR, layout.SKEW_SAMPLE_FILE),
+                num_shards=1, shard_name_template="", compression_type=beam.io.filesystem.CompressionTypes.GZIP)
+        )
+    if post_statistics and split in {s for _, s, _ in plan.analysis}:
+        post = result | f"PostBatches[{split}]" >> beam.Map(_record_batch_only)
+        _statistics(pipeline, None, post, filesystem.join(graph_uri, POST_TRANSFORM_STATS_DIR), "Post")
+
+
+def _record(ctx: ExecutorContext, plan: _Plan) -> None:
+    transformed = ctx.output("transformed_examples")
+    for split in plan.transform_splits:
         filesystem.makedirs(transformed.split_uri(split))
-    transformed.split_names = transform_splits
+    transformed.split_names = plan.transform_splits
     for name in ("span", "version"):
-        value = examples.get_property(name)
+        value = plan.examples.get_property(name)
         if value is not None:
             transformed.set_property(name, value)
     ctx.output("transform_graph").custom_properties.update({
-        "preprocessing_fn": where.split(": ", 1)[-1],
-        "analyzed_datasets": len(analysis_keys),
-        "cached_datasets": len(cached_keys),
-        "skew_sample_split": sample_split or "",
+        "preprocessing_fn": plan.where.split(": ", 1)[-1],
+        "analyzed_datasets": len(plan.analysis),
+        "cached_datasets": len(plan.cached_keys),
+        "skew_sample_split": plan.sample_split or "",
     })
 
 
