@@ -76,30 +76,33 @@ def _collect_root(store: MetadataStore, root: str, dry_run: bool, include_runnin
 
 def _execution_prefixes(root: str) -> Iterable[tuple[str, str, int]]:
     """(uri, component id or "" for scratch space, execution id) of every execution prefix."""
-    if filesystem.is_remote(root):
-        seen: set[str] = set()
-        for entry in filesystem.list_files(root):
-            parts = filesystem.relative_to(entry.path, root).split("/")
-            found = _classify(parts)
-            if found is not None:
-                depth, component_id, execution_id = found
-                uri = filesystem.join(root, *parts[:depth])
-                if uri not in seen:
-                    seen.add(uri)
-                    yield uri, component_id, execution_id
-        return
+    return _remote_prefixes(root) if filesystem.is_remote(root) else _local_prefixes(root)
+
+
+def _remote_prefixes(root: str) -> Iterable[tuple[str, str, int]]:
+    # An object store has no folders to walk: one listing of the root, read by position.
+    seen: set[str] = set()
+    for entry in filesystem.list_files(root):
+        parts = filesystem.relative_to(entry.path, root).split("/")
+        found = _classify(parts)
+        if found is None:
+            continue
+        depth, component_id, execution_id = found
+        uri = filesystem.join(root, *parts[:depth])
+        if uri not in seen:
+            seen.add(uri)
+            yield uri, component_id, execution_id
+
+
+def _local_prefixes(root: str) -> Iterable[tuple[str, str, int]]:
+    # On a disk an empty output folder is still an execution's: walk three levels.
     for first in _names(root):
         if first in _SCRATCH_DIRS:
-            for name in _names(os.path.join(root, first)):
-                if name.isdigit():
-                    yield os.path.join(root, first, name), "", int(name)
-            continue
-        if first.startswith("."):
-            continue
-        for key in _names(os.path.join(root, first)):
-            for name in _names(os.path.join(root, first, key)):
-                if name.isdigit():
-                    yield os.path.join(root, first, key, name), first, int(name)
+            yield from ((os.path.join(root, first, n), "", int(n)) for n in _names(os.path.join(root, first)) if n.isdigit())
+        elif not first.startswith("."):
+            for key in _names(os.path.join(root, first)):
+                folder = os.path.join(root, first, key)
+                yield from ((os.path.join(folder, n), first, int(n)) for n in _names(folder) if n.isdigit())
 
 
 def _classify(parts: list[str]) -> tuple[int, str, int] | None:

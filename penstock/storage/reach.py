@@ -55,35 +55,34 @@ def _installed(module: str) -> bool:
 def unreachable(access: Access, uri: str) -> str | None:
     """Why ``access`` cannot open ``uri`` here, or None when it can."""
     kind = scheme(uri)
-    if not kind:
-        return None
-    if access is Access.LOCAL:
-        return f"code using plain file calls cannot open {kind}:// URIs"
-    if access is Access.PENSTOCK:
-        module = _PYARROW_MODULES.get(kind)
-        if module is None or not _installed(module):
-            return f"pyarrow has no {kind}:// filesystem here"
-        return None
-    if access is Access.BEAM:
-        need = _BEAM_NEEDS.get(kind)
-        if need is None:
-            return f"penstock does not configure Beam for {kind}:// URIs"
-        if not _installed(need[0]):
-            return f"Beam needs {need[1]} for {kind}:// URIs"
-        return None
-    # TensorFlow
-    if kind == "gs":
-        if endpoints.current().gcs_emulator:
-            return ("TensorFlow's GCS filesystem cannot be pointed at a GCS emulator "
-                    "(STORAGE_EMULATOR_HOST is set)")
-        return None
-    if kind in ("s3", "s3a"):
-        if not _installed("tensorflow_io"):
-            return "TensorFlow needs tensorflow-io for s3:// URIs (pip install 'penstock[s3]')"
-        return None
-    if kind == "hdfs":
-        return None
-    return f"TensorFlow has no {kind}:// filesystem"
+    return _WHY_NOT[access](kind) if kind else None
+
+
+def _plain_files(kind: str) -> str | None:
+    return f"code using plain file calls cannot open {kind}:// URIs"
+
+
+def _pyarrow(kind: str) -> str | None:
+    module = _PYARROW_MODULES.get(kind)
+    return None if module is not None and _installed(module) else f"pyarrow has no {kind}:// filesystem here"
+
+
+def _beam(kind: str) -> str | None:
+    need = _BEAM_NEEDS.get(kind)
+    if need is None:
+        return f"penstock does not configure Beam for {kind}:// URIs"
+    return None if _installed(need[0]) else f"Beam needs {need[1]} for {kind}:// URIs"
+
+
+def _tensorflow(kind: str) -> str | None:
+    if kind == "gs" and endpoints.current().gcs_emulator:
+        return "TensorFlow's GCS filesystem cannot be pointed at a GCS emulator (STORAGE_EMULATOR_HOST is set)"
+    if kind in ("s3", "s3a") and not _installed("tensorflow_io"):
+        return "TensorFlow needs tensorflow-io for s3:// URIs (pip install 'penstock[s3]')"
+    return None if kind in ("gs", "s3", "s3a", "hdfs") else f"TensorFlow has no {kind}:// filesystem"
+
+
+_WHY_NOT = {Access.LOCAL: _plain_files, Access.PENSTOCK: _pyarrow, Access.BEAM: _beam, Access.TENSORFLOW: _tensorflow}
 
 
 def first_unreachable(accesses: Iterable[Access], uris: Iterable[str]) -> str | None:
