@@ -9,6 +9,7 @@ the in-memory DirectRunner anyway (``local_engine``), else as one Beam pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ def _run(ctx: ExecutorContext, source: str) -> None:
 
     split_names = _split_names(patterns, split, split_values)
     if row_counts is None:
-        row_counts = _write(ctx, source, files, split, kinds, split_names, output)
+        csv_options = _csv_options(ctx.parameters) if source == "csv" else None
+        row_counts = _write(ctx, _Conversion(source, files, split, kinds, split_names, output, csv_options))
     output.split_names = split_names
     output.set_property("span", resolved.span)
     if resolved.version is not None:
@@ -270,37 +272,35 @@ def _csv_options(params: dict[str, Any]) -> csv_reader.CsvOptions:
     )
 
 
-def _write(
-    ctx: ExecutorContext,
-    source: str,
-    files: list[tuple[str, str]],
-    split: SplitConfig,
-    kinds: dict[str, str],
-    split_names: list[str],
-    output: Any,
-) -> dict[str, int]:
-    csv_options = _csv_options(ctx.parameters) if source == "csv" else None
+@dataclasses.dataclass(frozen=True)
+class _Conversion:
+    """What to convert and where: the input files (split, path), the output splits, types."""
+
+    source: str  # "csv", "parquet" or "tfrecord"
+    files: list[tuple[str, str]]
+    split: SplitConfig
+    kinds: dict[str, str]
+    split_names: list[str]
+    output: Any
+    csv_options: csv_reader.CsvOptions | None
+
+    def split_dirs(self) -> dict[str, str]:
+        return {name: self.output.split_uri(name) for name in self.split_names}
+
+
+def _write(ctx: ExecutorContext, job: _Conversion) -> dict[str, int]:
     if uses_local_engine(ctx.beam_pipeline_args):
         from penstock.components.example_gen import conversion, local_engine
 
-        batches = ((task.input_split, batch) for task in conversion.plan_reads(source, files, None)
-                   for batch in conversion.iter_batches(source, task, csv_options))
-        return local_engine.write_examples(
-            batches, conversion.SplitExamples(source, split, kinds), {name: output.split_uri(name) for name in split_names}
-        )
-    return _write_with_beam(ctx, source, files, split, kinds, split_names, output, csv_options)
+        batches = ((task.input_split, batch) for task in conversion.plan_reads(job.source, job.files, None)
+                   for batch in conversion.iter_batches(job.source, task, job.csv_options))
+        return local_engine.write_examples(batches, conversion.SplitExamples(job.source, job.split, job.kinds),
+                                           job.split_dirs())
+    return _write_with_beam(ctx, job)
 
 
-def _write_with_beam(
-    ctx: ExecutorContext,
-    source: str,
-    files: list[tuple[str, str]],
-    split: SplitConfig,
-    kinds: dict[str, str],
-    split_names: list[str],
-    output: Any,
-    csv_options: csv_reader.CsvOptions | None,
-) -> dict[str, int]:
+def _write_with_beam(ctx: ExecutorContext, job: _Conversion) -> dict[str, int]:
+    source, files, split, kinds, split_names, output = job.source, job.files, job.split, job.kinds, job.split_names, job.output
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
 
@@ -317,7 +317,7 @@ def _write_with_beam(
         # each worker then reads, converts and writes its part without another shuffle, so no
         # process ever holds more than a few batches of the data.
         tasks = tasks | "Spread" >> beam.Reshuffle()
-    batches = tasks | "ReadBatches" >> beam.ParDo(beam_fns.ReadBatches(source, csv_options))
+    batches = tasks | "ReadBatches" >> beam.ParDo(beam_fns.ReadBatches(source, job.csv_options))
     tagged = batches | "ToExamples" >> beam.ParDo(beam_fns.ToSplitExamples(source, split, kinds)).with_outputs(
         *split_names
     )
