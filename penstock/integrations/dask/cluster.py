@@ -45,6 +45,8 @@ def shared_local_cluster(n_workers: int | None) -> Any:
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.WARNING,
+                # Workers reach the same object stores as this process (TensorFlow's s3:// included).
+                preload=["penstock.storage.worker"],
             )
         if not _CLUSTERS:
             atexit.register(close_shared_local_clusters)

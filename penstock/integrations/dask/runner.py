@@ -40,6 +40,7 @@ from apache_beam.transforms import core
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.windowed_value import WindowedValue
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from penstock.errors import PenstockError, PipelineDefinitionError
 from penstock.integrations.dask.cluster import discard, quiet_distributed_logs, shared_local_cluster
@@ -193,8 +194,10 @@ class _DoFnBundle:
     args: list[Any]
     kwargs: dict[str, Any]
     side_input_views: list[tuple[type, Any]]  # (view class, view options) per side input
+    options: dict[str, Any]  # the pipeline's options: FileSystems needs them on workers too
 
     def run(self, elements: Iterable[Any], *side_values: list[Any]) -> list[tuple[str | None, Any]]:
+        _use_pipeline_options(self.options)
         side_inputs = [
             SideInputMap(view, options, [GlobalWindows.windowed_value(v) for v in values])
             for (view, options), values in zip(self.side_input_views, side_values)
@@ -231,6 +234,25 @@ class _DoFnBundle:
 
 def _values_tagged(pairs: Iterable[tuple[str | None, Any]], tag: str | None) -> list[Any]:
     return [value for t, value in pairs if t == tag]
+
+
+_options_in_use: dict[str, Any] | None = None
+
+
+def _use_pipeline_options(options: dict[str, Any]) -> None:
+    """Give Beam's FileSystems this pipeline's options in a worker (as Beam's own SDK harness
+    does): without them its S3 filesystem cannot even build a client."""
+    global _options_in_use
+    if options != _options_in_use:
+        from apache_beam.io.filesystems import FileSystems
+
+        FileSystems.set_options(PipelineOptions.from_dictionary(options))
+        _options_in_use = options
+
+
+def _read_bundles(bundles: Iterable[Any], options: dict[str, Any]) -> list[Any]:
+    _use_pipeline_options(options)
+    return [value for bundle in bundles for value in _read_bundle(bundle)]
 
 
 def _read_bundle(bundle: Any) -> Iterator[Any]:
@@ -299,8 +321,9 @@ def _gather(partitions: list[list[Any]]) -> list[Any]:
 class _BagBuilder(PipelineVisitor):
     """Builds one dask bag per PCollection, visiting Beam's primitives in topological order."""
 
-    def __init__(self, npartitions: int | None, worker_threads: int) -> None:
+    def __init__(self, npartitions: int | None, worker_threads: int, options: dict[str, Any]) -> None:
         self.npartitions = npartitions
+        self.options = options
         self.max_partitions = _PARTITIONS_PER_THREAD * max(1, worker_threads)
         self.bags: dict[pvalue.PCollection, db.Bag] = {}
         self.consumed: set[pvalue.PCollection] = set()
@@ -335,7 +358,7 @@ class _BagBuilder(PipelineVisitor):
             return self._from_sequence(list(transform.values))
         if isinstance(transform, _Read):
             bundles = list(transform.source.split(desired_bundle_size=_READ_BUNDLE_BYTES))
-            return self._from_sequence(bundles).map_partitions(lambda part: [v for b in part for v in _read_bundle(b)])
+            return self._from_sequence(bundles).map_partitions(_read_bundles, self.options)
         if isinstance(transform, (_Reshuffle, core.WindowInto)):
             return inputs[0]
         if isinstance(transform, _Flatten):
@@ -365,7 +388,8 @@ class _BagBuilder(PipelineVisitor):
             self.consumed.add(pcoll)
             views.append((type(side_input), side_input._view_options()))
             values.append(dask.delayed(_gather, pure=True)(self.bags[pcoll].to_delayed(optimize_graph=False)))
-        bundle = _DoFnBundle(node.full_label, transform.fn, list(transform.args), dict(transform.kwargs), views)
+        bundle = _DoFnBundle(node.full_label, transform.fn, list(transform.args), dict(transform.kwargs), views,
+                             self.options)
         tagged = input_bag.map_partitions(bundle.run, *values)
         for tag, pcoll in outputs.items():
             # Beam keys the main output None (or "None"); a tagged output by its tag.
@@ -430,6 +454,16 @@ class _DoneResult(PipelineResult):
         raise NotImplementedError("penstock's DaskRunner collects no Beam metrics")
 
 
+class _StorageSetup(WorkerPlugin):
+    """A dask WorkerPlugin: import ``penstock.storage.worker`` in each worker (Beam's workers get
+    it from ``--beam_plugins``)."""
+
+    def setup(self, worker: Any) -> None:
+        import importlib
+
+        importlib.import_module("penstock.storage.worker")
+
+
 class DaskRunner(PipelineRunner):
     """A Beam runner executing batch pipelines on a Dask cluster (a LocalCluster by default)."""
 
@@ -446,12 +480,16 @@ class DaskRunner(PipelineRunner):
                 client = Client(
                     address=dask_options.dask_address, scheduler_file=dask_options.dask_scheduler_file, **client_options
                 )
+                # A cluster started elsewhere: its workers, present and future, set up their
+                # object stores as penstock's own workers do (penstock.storage.worker).
+                client.register_plugin(_StorageSetup(), name="penstock-storage")
             else:
                 cluster = shared_local_cluster(dask_options.dask_local_workers)
                 client = Client(cluster, **client_options)
             try:
                 pipeline.replace_all(_overrides())
-                builder = _BagBuilder(dask_options.dask_npartitions, sum(client.nthreads().values()))
+                builder = _BagBuilder(dask_options.dask_npartitions, sum(client.nthreads().values()),
+                                      options.get_all_options(drop_default=True))
                 pipeline.visit(builder)
                 sinks = [bag.map_partitions(_drain) for bag in builder.sinks()]
                 _wait(client, client.compute(sinks), watch_workers=cluster is not None)
