@@ -197,12 +197,12 @@ def build_options(flags: dict[str, Any], environ: dict[str, str]) -> tuple[Any, 
     host = flags["host"]
     rest_port = flags["rest_api_port"]
     model_name, base_path = flags["model_name"], flags["model_base_path"]
-    docker = not flags["model_config_file"] and not base_path and ("MODEL_BASE_PATH" in environ or
-                                                                   "MODEL_NAME" in environ)
+    docker = not flags["model_config_file"] and not base_path and bool(environ.get("MODEL_BASE_PATH")
+                                                                       or environ.get("MODEL_NAME"))
     if docker:  # what TF Serving's image entrypoint (tf_serving_entrypoint.sh) passes
-        env_name = environ.get("MODEL_NAME", "model")
+        env_name = environ.get("MODEL_NAME") or "model"
         model_name = model_name or env_name
-        base_path = os.path.join(environ.get("MODEL_BASE_PATH", "/models"), env_name)
+        base_path = os.path.join(environ.get("MODEL_BASE_PATH") or "/models", env_name)
         rest_port = 8501 if rest_port is None else rest_port
         host = host or "0.0.0.0"
     if flags["port"] == 0 and not flags["grpc_socket_path"]:

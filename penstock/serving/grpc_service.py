@@ -8,8 +8,8 @@ Predict fills the typed value fields of its output tensors (``float_val``, ``int
 TF Serving does by default (``--enable_serialization_as_tensor_content`` switches to
 ``tensor_content``). Messages up to INT32_MAX bytes are accepted, as in TF Serving.
 
-The server is grpc.aio on its own event loop thread: a request waiting for its batch costs a
-coroutine, not one of a few dozen threads fighting over the GIL. This module imports TensorFlow's
+The server is grpc.aio on one event loop thread per process: a request waiting for its batch costs
+a coroutine, not one of a few dozen threads fighting over the GIL. This module imports TensorFlow's
 protos at import time; penstock.serving.server imports it only when gRPC is started.
 """
 
@@ -283,8 +283,25 @@ def _health_handler() -> Any:
     })
 
 
+_loop_lock = threading.Lock()
+_shared_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _grpc_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop all gRPC servers of the process run on. grpc.aio binds its completion
+    queue to every loop that serves; with several loops in one process (several servers, as in
+    tests or an InfraValidator next to a server) they steal each other's wake-ups (grpc/grpc#25364)."""
+    global _shared_loop
+    with _loop_lock:
+        if _shared_loop is None or _shared_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="penstock-grpc", daemon=True).start()
+            _shared_loop = loop
+        return _shared_loop
+
+
 class GrpcServer:
-    """grpc.aio server with the services, on a private event loop in a background thread."""
+    """A grpc.aio server with the services, on the process's gRPC event loop thread."""
 
     def __init__(self, registry: ModelRegistry, metrics: ServingMetrics, options: GrpcOptions,
                  reload_config: ReloadConfig | None = None) -> None:
@@ -292,72 +309,44 @@ class GrpcServer:
         self._reload_config = reload_config
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stopping: asyncio.Event | None = None
-        self._grace = 2.0
         self.ports: list[int] = []
 
     def start(self) -> list[int]:
-        self._thread = threading.Thread(target=self._run, name="penstock-grpc", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=60)
-        if self._error is not None:
-            raise self._error
-        if not self._ready.is_set():
-            raise OSError("the gRPC server did not start in 60 s")
+        self._loop = _grpc_loop()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=60)
         return self.ports
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._loop.close()
-
-    async def _serve(self) -> None:
+    async def _start(self) -> None:
         options = self._service.options
-        try:
-            server_options: dict[str, int | str] = {
-                "grpc.max_receive_message_length": INT32_MAX,
-                "grpc.max_send_message_length": INT32_MAX,
-                "grpc.so_reuseport": 0,
-            }
-            server_options.update(options.channel_arguments)
-            self._server = grpc.aio.server(options=list(server_options.items()),
-                                           maximum_concurrent_rpcs=options.max_concurrent_rpcs)
-            prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-                PredictionService(self._service), self._server)
-            model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-                ModelService(self._service, self._reload_config), self._server)
-            if options.health:
-                self._server.add_generic_rpc_handlers((_health_handler(),))
-            for address in options.addresses:
-                if options.credentials is not None:
-                    port = self._server.add_secure_port(address, options.credentials)
-                else:
-                    port = self._server.add_insecure_port(address)
-                if port == 0 and not address.startswith("unix:"):
-                    raise OSError(f"cannot bind the gRPC server to {address}")
-                self.ports.append(port)
-            await self._server.start()
-        except BaseException as e:  # handed to start()
-            self._error = e
-            self._ready.set()
-            return
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await self._stopping.wait()
-        await self._server.stop(self._grace)
+        server_options: dict[str, int | str] = {
+            "grpc.max_receive_message_length": INT32_MAX,
+            "grpc.max_send_message_length": INT32_MAX,
+            "grpc.so_reuseport": 0,
+        }
+        server_options.update(options.channel_arguments)
+        self._server = grpc.aio.server(options=list(server_options.items()),
+                                       maximum_concurrent_rpcs=options.max_concurrent_rpcs)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self._service), self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self._service, self._reload_config), self._server)
+        if options.health:
+            self._server.add_generic_rpc_handlers((_health_handler(),))
+        for address in options.addresses:
+            if options.credentials is not None:
+                port = self._server.add_secure_port(address, options.credentials)
+            else:
+                port = self._server.add_insecure_port(address)
+            if port == 0 and not address.startswith("unix:"):
+                raise OSError(f"cannot bind the gRPC server to {address}")
+            self.ports.append(port)
+        await self._server.start()
 
     def stop(self, grace: float = 2.0) -> None:
-        if self._loop is None or self._stopping is None or self._thread is None:
+        if self._loop is None or self._server is None:
             return
-        self._grace = grace
+        server, self._server = self._server, None
         try:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        except RuntimeError:
-            pass  # the loop already ended
-        self._thread.join(timeout=grace + 10)
+            asyncio.run_coroutine_threadsafe(server.stop(grace), self._loop).result(timeout=grace + 10)
+        except (RuntimeError, TimeoutError):
+            log.warning("the gRPC server did not stop within %.0f s", grace + 10)

@@ -191,9 +191,19 @@ def to_array(value: Any, info: TensorInfo, may_have_bools: bool = True) -> np.nd
         raise invalid(f"input '{info.key}': lists nested too deeply") from None
 
 
+CHUNK_ROWS = 16384
+
+
 def _fast_array(value: Any, info: TensorInfo) -> np.ndarray | None:
     try:
-        array = np.array(value)
+        if isinstance(value, list) and len(value) > CHUNK_ROWS:
+            # np.array holds the GIL for the whole list: in slices, the event loop gets turns between them
+            parts = [np.array(value[i:i + CHUNK_ROWS]) for i in range(0, len(value), CHUNK_ROWS)]
+            if len({p.shape[1:] for p in parts}) != 1:
+                return None
+            array = np.concatenate(parts)
+        else:
+            array = np.array(value)
     except (ValueError, OverflowError):
         return None
     kind, target = array.dtype.kind, info.np_dtype
@@ -378,18 +388,23 @@ def _float_texts(flat: np.ndarray) -> list[str]:
     return texts
 
 
-def _nest(texts: list[str], shape: Sequence[int]) -> str:
-    if not shape:
-        return texts[0]
+def _nest_rows(texts: list[str], shape: Sequence[int]) -> list[str]:
+    """The JSON texts of a tensor's entries along its first dimension, from its flat value texts."""
     level = texts
-    for axis in range(len(shape) - 1, -1, -1):
+    for axis in range(len(shape) - 1, 0, -1):
         size = shape[axis]
-        outer = int(np.prod(shape[:axis])) if axis else 1
+        outer = int(np.prod(shape[:axis]))
         if size == 0:
             level = ["[]"] * outer
         else:
             level = ["[" + ",".join(level[i * size:(i + 1) * size]) + "]" for i in range(outer)]
-    return level[0]
+    return level
+
+
+def _nest(texts: list[str], shape: Sequence[int]) -> str:
+    if not shape:
+        return texts[0]
+    return "[" + ",".join(_nest_rows(texts, shape)) + "]"
 
 
 def _string_json(value: Any, as_b64: bool) -> Any:
@@ -405,28 +420,30 @@ def _string_json(value: Any, as_b64: bool) -> Any:
     return str(value)
 
 
-def render_rows(array: np.ndarray, key: str) -> list[bytes]:
-    """Each entry of an output tensor's first dimension as JSON text (a scalar tensor: one entry)."""
+def _check_renderable(array: np.ndarray) -> None:
     if array.dtype.kind == "c":
         raise invalid(f"Failed to write JSON value for tensor type: {array.dtype.name}")
-    rows_shape = array.shape[1:] if array.ndim else ()
+
+
+def render_rows(array: np.ndarray, key: str) -> list[bytes]:
+    """Each entry of an output tensor's first dimension as JSON text (for the row format)."""
+    _check_renderable(array)
     if array.dtype.kind == "f":
-        texts = _float_texts(array.reshape(-1))
-        size = int(np.prod(rows_shape))
-        count = array.shape[0] if array.ndim else 1
-        return [_nest(texts[i * size:(i + 1) * size], rows_shape).encode() for i in range(count)]
-    values = array.tolist() if array.ndim else [array.tolist()]
+        return [row.encode() for row in _nest_rows(_float_texts(array.reshape(-1)), array.shape)]
     if array.dtype == object or array.dtype.kind in "SU":
         as_b64 = key.endswith("_bytes")
-        return [orjson.dumps(_string_json(v, as_b64)) for v in values]
-    return [orjson.dumps(v) for v in values]
+        return [orjson.dumps(_string_json(v, as_b64)) for v in array.tolist()]
+    return [orjson.dumps(v) for v in array.tolist()]
 
 
 def render(array: np.ndarray, key: str) -> bytes:
-    """One output tensor as JSON text."""
-    if array.ndim == 0:
-        return render_rows(array, key)[0]
-    return b"[" + b",".join(render_rows(array, key)) + b"]"
+    """One output tensor as JSON text (for the columnar format)."""
+    _check_renderable(array)
+    if array.dtype.kind == "f":
+        return _nest(_float_texts(array.reshape(-1)), array.shape).encode()
+    if array.dtype == object or array.dtype.kind in "SU":
+        return orjson.dumps(_string_json(array.tolist(), key.endswith("_bytes")))
+    return orjson.dumps(array.tolist())
 
 
 def encode_predictions(outputs: dict[str, np.ndarray]) -> Any:

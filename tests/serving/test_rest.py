@@ -8,6 +8,7 @@ import base64
 import gzip
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -198,3 +199,48 @@ def test_malformed_json_and_oversize_body(client: httpx.Client, taxi_server: Mod
     assert r.status_code == 429 and "once decompressed" in r.json()["error"]
     # the server still answers afterwards
     assert client.post("/v1/models/taxi:predict", json={"instances": [b64_example()]}).status_code == 200
+
+
+def test_a_large_request_does_not_hold_up_small_ones(tmp_path_factory: pytest.TempPathFactory,
+                                                     tf1_templates: dict[int, str], start_server: Any) -> None:
+    """While a ~10 MB request is parsed, run and answered, small requests keep being answered
+    (before, the event loop parsed it and every other request waited)."""
+    import socket
+    import threading
+
+    from _serving_models import push_version
+
+    from penstock.serving.config import ModelConfig
+
+    base = str(tmp_path_factory.mktemp("large") / "half")
+    push_version(tf1_templates[1], base, 1)
+    server = start_server([ModelConfig("half", base)])
+    rows = 1_000_000
+    body = ('{"inputs": [' + ",".join(["[0.5]"] * rows) + "]}").encode()
+    request = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    sent, answered = threading.Event(), threading.Event()
+    response = bytearray()
+
+    def big() -> None:
+        with socket.create_connection(("127.0.0.1", server.rest_port)) as sock:
+            sock.sendall(request)
+            sent.set()
+            while chunk := sock.recv(1 << 20):
+                response.extend(chunk)
+        answered.set()
+
+    thread = threading.Thread(target=big)
+    thread.start()
+    small_answered = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.rest_port}", timeout=60) as client:
+        sent.wait(timeout=120)
+        while not answered.is_set() and small_answered < 10_000:
+            r = client.post("/v1/models/half:predict", content=b'{"instances": [[1.0]]}')
+            if not answered.is_set():
+                assert r.json() == {"predictions": [[2.5]]}
+                small_answered += 1
+    thread.join(timeout=120)
+    assert response.startswith(b"HTTP/1.1 200")
+    assert response.count(b"2.25") == rows  # the large one was answered in full
+    assert small_answered >= 20, f"only {small_answered} small requests answered while the large one ran"
