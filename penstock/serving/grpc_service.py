@@ -120,6 +120,11 @@ def _fill_classification(result: Any, classified: inference.Classified) -> None:
                         score=score)
 
 
+def _fill_regression(result: Any, regressed: inference.Regressed) -> None:
+    for value in regressed.values.tolist():
+        result.regressions.add(value=value)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service: _Service) -> None:
         self.service = service
@@ -139,29 +144,26 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return await self.service.call("Predict", spec, context, body)
 
     async def Classify(self, request: Any, context: Any) -> Any:
-        spec = request.model_spec
-
-        async def body(handle: Handle) -> Any:
-            classified = await inference.classify(handle.servable, spec.signature_name,
-                                                  tensor_proto.serialized_examples(request.input), handle.run)
-            response = classification_pb2.ClassificationResponse()
-            _fill_spec(response.model_spec, spec.name, handle.version, classified.signature_name)
-            _fill_classification(response.result, classified)
-            return response
-        return await self.service.call("Classify", spec, context, body)
+        return await self._on_examples("Classify", request, context, classification_pb2.ClassificationResponse,
+                                       _fill_classification)
 
     async def Regress(self, request: Any, context: Any) -> Any:
+        return await self._on_examples("Regress", request, context, regression_pb2.RegressionResponse,
+                                       _fill_regression)
+
+    async def _on_examples(self, api: str, request: Any, context: Any, response_class: Any,
+                           fill: Callable[[Any, Any], None]) -> Any:
         spec = request.model_spec
+        method = inference.classify if api == "Classify" else inference.regress
 
         async def body(handle: Handle) -> Any:
-            regressed = await inference.regress(handle.servable, spec.signature_name,
-                                                tensor_proto.serialized_examples(request.input), handle.run)
-            response = regression_pb2.RegressionResponse()
-            _fill_spec(response.model_spec, spec.name, handle.version, regressed.signature_name)
-            for value in regressed.values.tolist():
-                response.result.regressions.add(value=value)
+            result = await method(handle.servable, spec.signature_name,
+                                  tensor_proto.serialized_examples(request.input), handle.run)
+            response = response_class()
+            _fill_spec(response.model_spec, spec.name, handle.version, result.signature_name)
+            fill(response.result, result)
             return response
-        return await self.service.call("Regress", spec, context, body)
+        return await self.service.call(api, spec, context, body)
 
     async def MultiInference(self, request: Any, context: Any) -> Any:
         if not request.tasks:
@@ -180,8 +182,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 if isinstance(result, inference.Classified):
                     _fill_classification(entry.classification_result, result)
                 else:
-                    for value in result.values.tolist():
-                        entry.regression_result.regressions.add(value=value)
+                    _fill_regression(entry.regression_result, result)
             return response
         return await self.service.call("MultiInference", spec, context, body, counted=False)
 

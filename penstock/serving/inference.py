@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -290,22 +291,33 @@ def finish_regress(plan: ExamplePlan, signature_name: str, outputs: Outputs, cou
     return Regressed(signature_name, array.reshape(-1))
 
 
+# api -> (method name, what the messages call it, plan, finish)
+_EXAMPLE_APIS: dict[str, tuple[str, str, Callable[..., ExamplePlan], Callable[..., Any]]] = {
+    "Classify": (CLASSIFY_METHOD, "classification", classify_plan, finish_classify),
+    "Regress": (REGRESS_METHOD, "regression", regress_plan, finish_regress),
+}
+
+
+async def _on_examples(api: str, servable: Servable, signature_name: str, serialized: Sequence[bytes], run: Run,
+                       timeout_ms: int) -> Any:
+    method, noun, plan_for, finish = _EXAMPLE_APIS[api]
+    sig = _example_signature(servable, signature_name, method, noun)
+    plan = plan_for(servable, sig)
+    examples = examples_array(serialized)
+    outputs = await run(Call(api, sig, {plan.input_key: examples}, plan.fetch, len(examples), timeout_ms))
+    return finish(plan, sig.name, outputs, len(examples))
+
+
 async def classify(servable: Servable, signature_name: str, serialized: Sequence[bytes], run: Run,
                    timeout_ms: int = 0) -> Classified:
-    sig = _example_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
-    plan = classify_plan(servable, sig)
-    examples = examples_array(serialized)
-    outputs = await run(Call("Classify", sig, {plan.input_key: examples}, plan.fetch, len(examples), timeout_ms))
-    return finish_classify(plan, sig.name, outputs, len(examples))
+    result: Classified = await _on_examples("Classify", servable, signature_name, serialized, run, timeout_ms)
+    return result
 
 
 async def regress(servable: Servable, signature_name: str, serialized: Sequence[bytes], run: Run,
                   timeout_ms: int = 0) -> Regressed:
-    sig = _example_signature(servable, signature_name, REGRESS_METHOD, "regression")
-    plan = regress_plan(servable, sig)
-    examples = examples_array(serialized)
-    outputs = await run(Call("Regress", sig, {plan.input_key: examples}, plan.fetch, len(examples), timeout_ms))
-    return finish_regress(plan, sig.name, outputs, len(examples))
+    result: Regressed = await _on_examples("Regress", servable, signature_name, serialized, run, timeout_ms)
+    return result
 
 
 # ---- MultiInference ----------------------------------------------------------------------------

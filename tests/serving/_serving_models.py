@@ -256,3 +256,18 @@ def x_example(x: float, **floats: float) -> bytes:
     for name, value in {"x": x, **floats}.items():
         example.features.feature[name].float_list.value.append(value)
     return example.SerializeToString()
+
+
+def example_request(message_class: object, model: str, signature: str, examples: list[bytes],
+                    label: str = "") -> object:
+    """A Classification/RegressionRequest (``message_class``) on serialized tf.Examples."""
+    from tensorflow.core.example import example_pb2
+
+    request = message_class()  # type: ignore[operator]
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if label:
+        request.model_spec.version_label = label
+    for serialized in examples:
+        request.input.example_list.examples.append(example_pb2.Example.FromString(serialized))
+    return request

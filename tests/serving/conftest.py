@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,23 @@ def dtypes_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def centered_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return build_tf2_batch_dependent_model(str(tmp_path_factory.mktemp("centered_template") / "model"))
+
+
+@pytest.fixture(scope="module")
+def channel(grpc_server: ModelServer) -> Iterator[Any]:
+    """A gRPC channel to the module's ``grpc_server`` (a fixture each gRPC test module defines)."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_server.grpc_port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def stub(channel: Any) -> Any:
+    """TF Serving's own PredictionService client stub on ``channel``."""
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
 def server_options(**overrides: object) -> ServerOptions:

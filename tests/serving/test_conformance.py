@@ -17,7 +17,7 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from _serving_models import DTYPE_INPUTS, push_version, x_example
+from _serving_models import DTYPE_INPUTS, example_request, push_version, x_example
 
 from penstock.serving.config import ModelConfig, VersionPolicy
 from penstock.serving.server import ModelServer
@@ -47,16 +47,8 @@ def rest(server: ModelServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def channel(server: ModelServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
-        yield ch
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.Channel) -> Any:
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+def grpc_server(server: ModelServer) -> ModelServer:
+    return server
 
 
 def post_text(rest: httpx.Client, path: str, body: str | bytes, **headers: str) -> httpx.Response:
@@ -122,12 +114,8 @@ def test_tf1_classify_regress_and_predict_over_grpc(stub: Any) -> None:
     from tensorflow.core.example import example_pb2
     from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = "pair"
-    request.model_spec.version_label = "stable"
-    request.model_spec.signature_name = "classify_two_classes"
-    for x in (0.0, 1.0):
-        request.input.example_list.examples.append(example_pb2.Example.FromString(x_example(x)))
+    request = example_request(classification_pb2.ClassificationRequest, "pair", "classify_two_classes",
+                              [x_example(0.0), x_example(1.0)], label="stable")
     response = stub.Classify(request, timeout=10)
     assert response.model_spec.version.value == 1
     assert [[c.label for c in row.classes] for row in response.result.classifications] == [["low", "high"]] * 2

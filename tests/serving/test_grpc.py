@@ -4,27 +4,18 @@ status codes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from _serving_models import make_example, raw_instance
+from _serving_models import example_request, make_example, raw_instance
 
 from penstock.serving.server import ModelServer
 
 
 @pytest.fixture(scope="module")
-def channel(taxi_server: ModelServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{taxi_server.grpc_port}") as ch:
-        yield ch
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.Channel) -> Any:
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+def grpc_server(taxi_server: ModelServer) -> ModelServer:
+    return taxi_server
 
 
 def predict_request(name: str = "taxi", signature: str = "predict_raw", **spec: Any) -> Any:
@@ -45,13 +36,6 @@ def predict_request(name: str = "taxi", signature: str = "predict_raw", **spec: 
         request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string if isinstance(values[0], str)
                                                           else tf.float32))
     return request
-
-
-def example_input(request: Any, count: int = 2) -> None:
-    from tensorflow.core.example import example_pb2
-
-    for i in range(count):
-        request.input.example_list.examples.append(example_pb2.Example.FromString(make_example(fare=5.0 + i)))
 
 
 def test_predict_raw_tensors_and_examples(stub: Any) -> None:
@@ -86,18 +70,13 @@ def test_predict_raw_tensors_and_examples(stub: Any) -> None:
 def test_classify_and_regress(stub: Any) -> None:
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = "taxi"
-    request.model_spec.signature_name = "classify"
-    example_input(request)
-    response = stub.Classify(request, timeout=10)
+    examples = [make_example(fare=5.0 + i) for i in range(2)]
+    response = stub.Classify(example_request(classification_pb2.ClassificationRequest, "taxi", "classify", examples),
+                             timeout=10)
     assert response.model_spec.version.value == 2
     assert [[c.label for c in cls.classes] for cls in response.result.classifications] == [["no_tip", "tip"]] * 2
 
-    regress = regression_pb2.RegressionRequest()
-    regress.model_spec.name = "taxi"
-    regress.model_spec.signature_name = "regress"
-    example_input(regress)
+    regress = example_request(regression_pb2.RegressionRequest, "taxi", "regress", examples)
     values = [r.value for r in stub.Regress(regress, timeout=10).result.regressions]
     assert values == pytest.approx([cls.classes[1].score for cls in response.result.classifications], abs=1e-6)
 
