@@ -35,7 +35,9 @@ log = logging.getLogger("penstock.serving")
 
 
 def _spellings(name: str) -> list[str]:
-    return [f"--{name}", f"--{name.replace('_', '-')}"]
+    """TF Serving's spelling and the dashed one (``--model_name``, ``--model-name``)."""
+    dashed = name.replace("_", "-")
+    return [f"--{name}"] + ([f"--{dashed}"] if dashed != name else [])
 
 
 def _option(name: str, kind: Any = str, default: Any = None, help: str | None = None, **kw: Any) -> Any:

@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import math
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -367,10 +368,28 @@ def examples_from_request(request: dict[str, Any]) -> list[bytes]:
 # ---- arrays -> JSON ----------------------------------------------------------------------------
 
 
+def _float_text(value: float, is64: bool) -> str:
+    """TF Serving's WriteDecimal for one value (the vectorized _float_texts costs more below ~32)."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = f"{value:.6g}"
+    if is64:
+        if float(text) != value:
+            text = f"{value:.17g}"
+    elif _F32.pack(float(text)) != _F32.pack(value):
+        text = f"{value:.9g}"
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+_F32 = struct.Struct("<f")
+
+
 def _float_texts(flat: np.ndarray) -> list[str]:
     """TF Serving's WriteDecimal for every value: %.6g when it reads back as the same value of the
     tensor's type, else max_digits10; '.0' on whole numbers; NaN, Infinity, -Infinity."""
     is64 = flat.dtype == np.float64
+    if flat.size <= 32:
+        return [_float_text(v, is64) for v in flat.astype(np.float64).tolist()]
     values = flat.astype(np.float64).tolist()
     texts = [f"{v:.6g}" for v in values]
     finite = np.isfinite(flat)

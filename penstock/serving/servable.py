@@ -75,6 +75,7 @@ class Signature:
         self._session = session
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
         self._lock = threading.Lock()
+        self.last_run_seconds = float("inf")  # unknown until it has run once
 
     def describe_inputs(self) -> str:
         return ", ".join(f"{k} ({i.dtype_name})" for k, i in self.inputs.items()) or "none"
