@@ -112,19 +112,15 @@ class Handle:
         batching version go to the batch queue, the others to a thread of the registry's pool, so
         the event loop stays free while they run."""
         registry = self._registry
-        if registry.in_flight == 0 and call.sig.last_run_seconds < INLINE_RUN_SECONDS:
-            registry.in_flight += 1
-            try:
-                return self._timed(call)
-            finally:
-                registry.in_flight -= 1
-        registry.in_flight += 1
+        alone = registry.begin_call() == 1
         try:
+            if alone and call.sig.last_run_seconds < INLINE_RUN_SECONDS:
+                return self._timed(call)
             if self.scheduler is not None and call.rows is not None:
                 return await self.scheduler.submit(call)
             return await asyncio.get_running_loop().run_in_executor(registry.executor, self._timed, call)
         finally:
-            registry.in_flight -= 1
+            registry.end_call()
 
     def _timed(self, call: Call) -> Outputs:
         start = time.perf_counter()
@@ -168,9 +164,8 @@ class ModelRegistry:
         self._batching = batching
         self._on_batch = on_batch
         self.on_runtime = on_runtime
-        # model calls in flight, across the REST and gRPC loops: a racy count is fine, it only
-        # decides between running a call here or in a thread
-        self.in_flight = 0
+        self._in_flight = 0  # model calls in flight, across the REST and gRPC loops
+        self._in_flight_lock = threading.Lock()
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()  # one poll at a time (poller thread vs an explicit poll)
@@ -180,6 +175,16 @@ class ModelRegistry:
         self._thread: threading.Thread | None = None
 
     # ---- requests -------------------------------------------------------------------------
+
+    def begin_call(self) -> int:
+        """Count a model call in; returns how many are in flight, this one included."""
+        with self._in_flight_lock:
+            self._in_flight += 1
+            return self._in_flight
+
+    def end_call(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
 
     def model_names(self) -> list[str]:
         with self._lock:
