@@ -36,7 +36,11 @@ GRPC_MESSAGE_LIMIT = 1024
 
 class ServingConfigError(PenstockError):
     """The model server was started (or reconfigured) with a bad flag, model name, base path or
-    config file."""
+    config file. ``code`` is what a HandleReloadConfigRequest carrying it answers (TF Serving's)."""
+
+    def __init__(self, message: str, code: str = "INVALID_ARGUMENT") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RequestError(PenstockError):

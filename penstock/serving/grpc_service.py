@@ -243,7 +243,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             await asyncio.get_running_loop().run_in_executor(None, reload_config, request.config)
         except ServingConfigError as e:
             log.error("ReloadConfig failed: %s", e)
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e)[:1024])
+            await context.abort(CODES.get(e.code, grpc.StatusCode.INVALID_ARGUMENT), str(e)[:1024])
         after = self._metric_values(request.metric_names)
         for name in request.metric_names:
             response.metric.add(name=name, int64_value_increase=after[name] - before[name])

@@ -258,16 +258,20 @@ def decode_instances(instances: Any, sig_inputs: dict[str, TensorInfo], may_have
 
 
 def _stack(values: list[Any], info: TensorInfo, may_have_bools: bool, key: str) -> np.ndarray:
-    """Instances of one input stacked: every instance must have the same shape."""
-    first_shape = _dense_shape(values[0])
-    for i, value in enumerate(values):
-        shape = _dense_shape(value)
-        if shape != first_shape:
-            where = f" key: {key}" if key else ""
-            raise invalid(f"Failed to process element: {i}{where} of 'instances' list. Error: INVALID_ARGUMENT: "
-                          f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
-                          f"[{','.join(map(str, shape))}]")
-    return to_array(values, info, may_have_bools)
+    """Instances of one input stacked: every instance must have the same shape (checked one by
+    one only when the stacking fails, to name the instance as TF Serving does)."""
+    try:
+        return to_array(values, info, may_have_bools)
+    except RequestError:
+        first_shape = _dense_shape(values[0])
+        for i, value in enumerate(values):
+            shape = _dense_shape(value)
+            if shape != first_shape:
+                where = f" key: {key}" if key else ""
+                raise invalid(f"Failed to process element: {i}{where} of 'instances' list. Error: INVALID_ARGUMENT: "
+                              f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
+                              f"[{','.join(map(str, shape))}]") from None
+        raise
 
 
 def decode_inputs(inputs: Any, sig_inputs: dict[str, TensorInfo], may_have_bools: bool) -> dict[str, np.ndarray]:

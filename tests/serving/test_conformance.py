@@ -324,6 +324,13 @@ def test_reload_config_request(server: ModelServer, channel: grpc.Channel, rest:
         reload({"stable": 7}, (1, 2))
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Request to assign label to version 7 of model pair" in info.value.details()
+    twice = model_management_pb2.ReloadConfigRequest()
+    for _ in range(2):
+        twice.config.model_config_list.config.add(name="pair", base_path=server.models[1].base_path)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.HandleReloadConfigRequest(twice, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Illegal to list model pair multiple times" in info.value.details()
     assert reload({"stable": 2, "canary": 2}, (1, 2)).status.error_code == 0
     assert post_text(rest, "/v1/models/pair/labels/stable:predict", '{"instances": [[2.0]]}').json() == {
         "predictions": [[4.0]]}
