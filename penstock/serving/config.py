@@ -1,10 +1,11 @@
-"""Which models the server serves: TF Serving's ``models.config`` text proto, the single-model
-flags, and penstock's one extension, a traffic split between versions or labels for A/B tests.
+"""Which models the server serves and how: TF Serving's ``models.config`` (ModelServerConfig),
+monitoring config and batching parameters text protos, the single-model flags, and penstock's
+one extension, a traffic split between versions or labels for A/B tests.
 
-The config file is parsed with TF Serving's own proto (``tensorflow_serving.config.
-model_server_config_pb2``) so a file that works here works with ``tensorflow_model_server
---model_config_file`` and the other way round. A traffic split has no place in that proto, so it
-is given separately (``--traffic-split NAME=TARGET:WEIGHT,...``).
+The files are parsed with TF Serving's own protos (``tensorflow_serving.config`` for the model
+config; penstock.serving._protos for the two that package lacks), so a file that works here works
+with ``tensorflow_model_server`` and the other way round. A traffic split has no place in those
+protos, so it is given separately (``--traffic_split NAME=TARGET:WEIGHT,...``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from penstock.serving.errors import ServingConfigError
 
@@ -97,16 +99,40 @@ def single_model_config(name: str, base_path: str) -> ModelConfig:
     return validate_model_config(config, "--model-name/--model-base-path")
 
 
-def parse_model_config_text(text: str, where: str) -> list[ModelConfig]:
-    """Parse a ``ModelServerConfig`` text proto (TF Serving's models.config)."""
+def parse_text_proto(text: str, message: str | Any, where: str) -> Any:
+    """A text proto of ``message`` (a full name such as ``tensorflow.serving.MonitoringConfig``,
+    or a message instance to fill)."""
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
 
-    proto = model_server_config_pb2.ModelServerConfig()
+    from penstock.serving._protos import message_class
+
+    proto = message_class(message)() if isinstance(message, str) else message
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as e:
-        raise ServingConfigError(f"{where}: not a valid ModelServerConfig text proto: {e}") from None
+        raise ServingConfigError(f"{where}: not a valid {proto.DESCRIPTOR.name} text proto: {e}") from None
+    return proto
+
+
+def read_text_file(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise ServingConfigError(f"{what} {path}: cannot be read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ServingConfigError(f"{what} {path}: is not UTF-8 text") from None
+
+
+def parse_model_config_text(text: str, where: str) -> list[ModelConfig]:
+    """Parse a ``ModelServerConfig`` text proto (TF Serving's models.config)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    return model_configs_from_proto(parse_text_proto(text, model_server_config_pb2.ModelServerConfig(), where), where)
+
+
+def model_configs_from_proto(proto: Any, where: str) -> list[ModelConfig]:
+    """ModelConfigs of a ModelServerConfig message (a file's, or a HandleReloadConfigRequest's)."""
     if proto.WhichOneof("config") == "custom_model_config":
         raise ServingConfigError(f"{where}: custom_model_config is not supported; use model_config_list")
     configs: list[ModelConfig] = []
@@ -118,7 +144,7 @@ def parse_model_config_text(text: str, where: str) -> list[ModelConfig]:
                 "(only 'tensorflow' SavedModels)"
             )
         if entry.name in seen:
-            raise ServingConfigError(f"{where}: model name {entry.name!r} appears twice")
+            raise ServingConfigError(f"{where}: Illegal to list model {entry.name} multiple times in config list")
         seen.add(entry.name)
         which = entry.model_version_policy.WhichOneof("policy_choice")
         if which == "specific":
@@ -147,14 +173,27 @@ def parse_model_config_text(text: str, where: str) -> list[ModelConfig]:
 
 
 def load_model_config_file(path: str) -> list[ModelConfig]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ServingConfigError(f"model config file {path}: cannot be read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ServingConfigError(f"model config file {path}: is not UTF-8 text") from None
-    return parse_model_config_text(text, f"model config file {path}")
+    return parse_model_config_text(read_text_file(path, "model config file"), f"model config file {path}")
+
+
+@dataclass(frozen=True)
+class MonitoringOptions:
+    """TF Serving's MonitoringConfig: Prometheus metrics on the REST port, off unless enabled."""
+
+    prometheus_enabled: bool = False
+    path: str = "/monitoring/prometheus/metrics"
+
+
+def load_monitoring_config_file(path: str) -> MonitoringOptions:
+    proto = parse_text_proto(read_text_file(path, "monitoring config file"),
+                             "tensorflow.serving.MonitoringConfig", f"monitoring config file {path}")
+    prometheus = proto.prometheus_config
+    return MonitoringOptions(prometheus.enable, prometheus.path or MonitoringOptions.path)
+
+
+def load_batching_parameters_file(path: str) -> Any:
+    return parse_text_proto(read_text_file(path, "batching parameters file"),
+                            "tensorflow.serving.BatchingParameters", f"batching parameters file {path}")
 
 
 def parse_traffic_split(spec: str) -> tuple[str, TrafficSplit]:

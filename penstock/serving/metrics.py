@@ -1,50 +1,166 @@
-"""Prometheus metrics of the model server (requests, errors, latency, batch sizes), served at
-``/monitoring/prometheus/metrics`` as TF Serving's monitoring config does.
+"""The model server's metrics under TF Serving's names, labels, buckets and exposition format, so
+dashboards and alerts written for ``tensorflow_model_server`` read penstock's unchanged.
 
-Each server has its own CollectorRegistry (several servers can live in one process, e.g. in
-tests). Model labels only ever hold served model names, never a name a client made up.
+Served (as TF Serving does) only when the monitoring config enables Prometheus, at its ``path``
+(default ``/monitoring/prometheus/metrics``):
+
+- ``:tensorflow:serving:request_count{model_name,status}`` every request, by canonical status;
+- ``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` successful requests, in
+  microseconds (API ``predict``/``classify``/``regress`` or empty for REST, ``Predict``/... for
+  gRPC; entrypoint ``REST`` or ``GRPC``);
+- ``:tensorflow:serving:runtime_latency{model_name,API,runtime}`` the model run itself (``TF1``);
+- ``:tensorflow:serving:request_example_counts{model}`` / ``request_example_count_total{model}``
+  examples per MultiInference request;
+- ``:tensorflow:serving:model_warmup_latency{model_path,status}`` and ``model_warmup_records_read``;
+- ``:tensorflow:serving:batching_session:queuing_latency{thread_pool_name}`` and
+  ``wrapped_run_count`` when batching.
+
+penstock adds one, ``:penstock:serving:batch_size{model_name,version,signature}`` (rows per model
+call made by the batcher). Histograms follow TensorFlow's monitoring library: explicit upper bounds
+plus DBL_MAX (printed ``+Inf``), a value equal to a bound counted in the next bucket. A client's
+model name that is not served is recorded as "" (TF Serving records any name a client sends,
+which lets clients grow the metric without bound).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+import bisect
+import sys
+import threading
+from collections.abc import Sequence
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-UNKNOWN = "unknown"
+DEFAULT_PATH = "/monitoring/prometheus/metrics"
+
+
+def exponential(scale: float, growth: float, count: int) -> list[float]:
+    """TensorFlow's Buckets::Exponential bounds."""
+    bounds = []
+    bound = scale
+    for _ in range(count):
+        bounds.append(bound)
+        bound *= growth
+    return bounds
+
+
+def _number(value: float) -> str:
+    """absl::StrCat of a double: %g with 6 significant digits."""
+    return f"{value:g}"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _Metric:
+    def __init__(self, name: str, labels: Sequence[str]) -> None:
+        self.name = ":" + name.strip("/").replace("/", ":")
+        self.labels = tuple(labels)
+        self._lock = threading.Lock()
+
+    def _label_text(self, values: tuple[str, ...]) -> str:
+        return ",".join(f'{k}="{_label(v)}"' for k, v in zip(self.labels, values))
+
+
+class Counter(_Metric):
+    def __init__(self, name: str, labels: Sequence[str]) -> None:
+        super().__init__(name, labels)
+        self.cells: dict[tuple[str, ...], int] = {}
+
+    def inc(self, *values: str, by: int = 1) -> None:
+        with self._lock:
+            self.cells[values] = self.cells.get(values, 0) + by
+
+    def lines(self) -> list[str]:
+        out = [f"# TYPE {self.name} counter"]
+        for values, count in sorted(self.cells.items()):
+            out.append(f"{self.name}{{{self._label_text(values)}}} {count}")
+        return out
+
+
+class Histogram(_Metric):
+    def __init__(self, name: str, labels: Sequence[str], bounds: Sequence[float]) -> None:
+        super().__init__(name, labels)
+        self.bounds = [*bounds, sys.float_info.max]
+        self.cells: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+
+    def observe(self, value: float, *values: str) -> None:
+        index = min(bisect.bisect_right(self.bounds, value), len(self.bounds) - 1)
+        with self._lock:
+            cell = self.cells.get(values)
+            if cell is None:
+                cell = self.cells[values] = ([0] * len(self.bounds), [0.0])
+            cell[0][index] += 1
+            cell[1][0] += value
+
+    def lines(self) -> list[str]:
+        out = [f"# TYPE {self.name} histogram"]
+        for values, (counts, total) in sorted(self.cells.items()):
+            labels = self._label_text(values)
+            prefix = f"{self.name}_bucket{{{labels}{',' if labels else ''}"
+            cumulative = 0
+            for i, count in enumerate(counts):
+                cumulative += count
+                bound = _number(self.bounds[i]) if i < len(counts) - 1 else "+Inf"
+                out.append(f'{prefix}le="{bound}"}} {cumulative}')
+            out.append(f"{self.name}_sum{{{labels}}} {_number(total[0])}")
+            out.append(f"{self.name}_count{{{labels}}} {cumulative}")
+        return out
 
 
 class ServingMetrics:
+    """One per server (several servers can live in one process, e.g. in tests)."""
+
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "penstock_serving_requests", "Requests answered, by model, version, API and protocol.",
-            ["model", "version", "api", "protocol"], registry=self.registry)
-        self.errors = Counter(
-            "penstock_serving_request_errors", "Requests answered with an error, by status code.",
-            ["model", "version", "api", "protocol", "code"], registry=self.registry)
-        self.latency = Histogram(
-            "penstock_serving_request_latency_seconds", "Time from request received to response ready.",
-            ["model", "version", "api", "protocol"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.batch_size = Histogram(
-            "penstock_serving_batch_size", "Rows per model call made by the request batcher.",
-            ["model", "version", "signature"], buckets=BATCH_BUCKETS, registry=self.registry)
-        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        latency = exponential(10, 1.8, 33)
+        self.request_count = Counter("/tensorflow/serving/request_count", ["model_name", "status"])
+        self.request_latency = Histogram("/tensorflow/serving/request_latency",
+                                         ["model_name", "API", "entrypoint"], latency)
+        self.runtime_latency = Histogram("/tensorflow/serving/runtime_latency", ["model_name", "API", "runtime"],
+                                         latency)
+        self.example_counts = Histogram("/tensorflow/serving/request_example_counts", ["model"],
+                                        exponential(1, 2, 15))
+        self.example_count_total = Counter("/tensorflow/serving/request_example_count_total", ["model"])
+        self.warmup_latency = Histogram("/tensorflow/serving/model_warmup_latency", ["model_path", "status"],
+                                        exponential(10, 1.8, 33))
+        self.warmup_records = Counter("/tensorflow/serving/model_warmup_records_read", ["model_path", "status"])
+        self.queuing_latency = Histogram("/tensorflow/serving/batching_session/queuing_latency",
+                                         ["thread_pool_name"], exponential(100, 1.2, 52))
+        self.wrapped_run_count = Counter("/tensorflow/serving/batching_session/wrapped_run_count", [])
+        self.batch_size = Histogram("/penstock/serving/batch_size", ["model_name", "version", "signature"],
+                                    [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+        self._all: list[Counter | Histogram] = [
+            self.batch_size, self.queuing_latency, self.wrapped_run_count, self.warmup_latency,
+            self.warmup_records, self.example_count_total, self.example_counts, self.request_count,
+            self.request_latency, self.runtime_latency,
+        ]
 
-    def observe(self, model: str, version: int | None, api: str, protocol: str,
-                seconds: float, code: str = "OK") -> None:
-        key = (model, "" if version is None else str(version), api, protocol)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(*key))
-        children[0].inc()
-        children[1].observe(seconds)
-        if code != "OK":
-            self.errors.labels(*key, code).inc()
+    def observe_request(self, model: str, api: str, entrypoint: str, seconds: float, code: str = "OK") -> None:
+        """TF Serving's RecordModelRequestCount (always) and RecordRequestLatency (success only)."""
+        self.request_count.inc(model, code)
+        if code == "OK":
+            self.request_latency.observe(seconds * 1e6, model, api, entrypoint)
 
-    def observe_batch(self, model: str, version: int, signature: str, size: int) -> None:
-        self.batch_size.labels(model, str(version), signature).observe(size)
+    def observe_runtime(self, model: str, api: str, seconds: float) -> None:
+        self.runtime_latency.observe(seconds * 1e6, model, api, "TF1")
 
-    def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def observe_examples(self, model: str, count: int) -> None:
+        self.example_counts.observe(count, model)
+        self.example_count_total.inc(model, by=count)
+
+    def observe_warmup(self, model_path: str, status: str, seconds: float, records: int) -> None:
+        self.warmup_latency.observe(seconds * 1e6, model_path, status)
+        self.warmup_records.inc(model_path, status, by=records)
+
+    def observe_batch(self, model: str, version: int, signature: str, rows: int, queued_seconds: Sequence[float]) -> None:
+        self.batch_size.observe(rows, model, str(version), signature)
+        self.wrapped_run_count.inc()
+        for seconds in queued_seconds:
+            self.queuing_latency.observe(seconds * 1e6, "model_server_batch_threads")
+
+    def render(self) -> bytes:
+        """The page, metrics sorted by name as TF Serving's exporter does."""
+        lines: list[str] = []
+        for metric in sorted(self._all, key=lambda m: m.name):
+            if metric.cells:
+                lines.extend(metric.lines())
+        return ("\n".join(lines) + "\n").encode()

@@ -88,6 +88,7 @@ def build_taxi_like_saved_model(export_dir: str, seed: int = 0) -> str:
         "regress": regress,
     }
     model.save(export_dir, save_format="tf", signatures=signatures)
+    tf.random.set_seed(None)  # leave no global seed behind for other tests' random ops
     _set_method_names(
         export_dir, {"classify": "tensorflow/serving/classify", "regress": "tensorflow/serving/regress"}
     )
@@ -108,7 +109,7 @@ def _set_method_names(export_dir: str, method_by_signature: dict[str, str]) -> N
         f.write(saved_model.SerializeToString())
 
 
-def push_version(template_dir: str, base_path: str, version: int) -> str:
+def push_version(template_dir: str, base_path: str, version: int | str) -> str:
     """Copy a SavedModel into ``<base_path>/<version>`` atomically (temp dir + rename), as the Pusher does."""
     os.makedirs(base_path, exist_ok=True)
     final = os.path.join(base_path, str(version))
@@ -145,3 +146,128 @@ def raw_instance(i: int = 0) -> dict[str, object]:
         "payment_type": PAYMENT_TYPES[i % len(PAYMENT_TYPES)],
         "company": COMPANIES[i % len(COMPANIES)],
     }
+
+
+# ---- TF1 (tf.compat.v1 Builder) and TF2 test models with TF Serving's kinds of signatures -------------
+
+
+def build_tf1_linear_model(export_dir: str, slope: float = 0.5, intercept: float = 2.0) -> str:
+    """A TF1 SavedModel written with ``tf.compat.v1.saved_model.Builder``, the way Estimator-era
+    exports and TF Serving's own test models are: ``y = slope * x + intercept``.
+
+    Signatures (TF Serving's three methods): ``serving_default`` predict ``x`` [-1,1] float -> ``y``,
+    where ``x`` is not a placeholder but the parsed feature (any graph tensor can be fed);
+    ``classify_x_to_y`` classify ``inputs`` (serialized tf.Example with float feature ``x``) ->
+    ``scores`` [-1,1]; ``classify_two_classes`` -> ``classes`` ["low","high"] and ``scores``;
+    ``regress_x_to_y`` regress ``inputs`` -> ``outputs``; the same regress and classify signatures
+    also under the names ``tensorflow/serving/regress`` and ``tensorflow/serving/classify``, which
+    TF Serving's REST documentation calls. Variables restore from variables/, and a main_op runs at
+    load (as Estimator exports' table initializers do).
+    """
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    sig_utils = v1.saved_model.signature_def_utils
+    build_info = v1.saved_model.utils.build_tensor_info
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        parsed = v1.io.parse_example(serialized, {"x": v1.io.FixedLenFeature([1], tf.float32)})
+        x = tf.identity(parsed["x"], name="x")
+        a = v1.Variable(slope, name="slope")
+        b = v1.Variable(intercept, name="intercept")
+        y = tf.identity(a * x + b, name="y")
+        batch = tf.shape(y)[0]
+        classes = tf.tile(tf.constant([["low", "high"]]), [batch, 1], name="classes")
+        probability = tf.sigmoid(y)
+        scores = tf.concat([1.0 - probability, probability], axis=1, name="scores")
+        signatures = {
+            "serving_default": sig_utils.build_signature_def(
+                {"x": build_info(x)}, {"y": build_info(y)}, v1.saved_model.signature_constants.PREDICT_METHOD_NAME),
+            "classify_x_to_y": sig_utils.build_signature_def(
+                {"inputs": build_info(serialized)}, {"scores": build_info(y)},
+                v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME),
+            "classify_two_classes": sig_utils.build_signature_def(
+                {"inputs": build_info(serialized)}, {"classes": build_info(classes), "scores": build_info(scores)},
+                v1.saved_model.signature_constants.CLASSIFY_METHOD_NAME),
+            "regress_x_to_y": sig_utils.build_signature_def(
+                {"inputs": build_info(serialized)}, {"outputs": build_info(y)},
+                v1.saved_model.signature_constants.REGRESS_METHOD_NAME),
+        }
+        signatures["tensorflow/serving/regress"] = signatures["regress_x_to_y"]
+        signatures["tensorflow/serving/classify"] = signatures["classify_x_to_y"]
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(sess, [v1.saved_model.tag_constants.SERVING],
+                                             signature_def_map=signatures, main_op=v1.tables_initializer())
+        builder.save()
+    return export_dir
+
+
+DTYPE_INPUTS = ("f32", "f64", "f16", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "b", "s")
+
+
+def build_tf2_dtypes_model(export_dir: str) -> str:
+    """A TF2 SavedModel whose ``serving_default`` echoes one input of every dtype the serving APIs
+    carry (``<name>`` -> ``<name>_out``), plus ``doubled``: f32 * 2 (a computed float)."""
+    import tensorflow as tf
+
+    dtypes = {"f32": tf.float32, "f64": tf.float64, "f16": tf.float16, "i8": tf.int8, "i16": tf.int16,
+              "i32": tf.int32, "i64": tf.int64, "u8": tf.uint8, "u16": tf.uint16, "u32": tf.uint32,
+              "u64": tf.uint64, "b": tf.bool, "s": tf.string}
+
+    class Echo(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], dtypes[name], name=name) for name in DTYPE_INPUTS])
+        def serve(self, *values: tf.Tensor) -> dict[str, tf.Tensor]:
+            out = {f"{name}_out": tf.identity(value) for name, value in zip(DTYPE_INPUTS, values)}
+            out["doubled"] = values[0] * 2.0
+            return out
+
+    module = Echo()
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
+    return export_dir
+
+
+def build_tf2_batch_dependent_model(export_dir: str) -> str:
+    """``y = x - mean(x)`` over the batch: each row's answer depends on the other rows, so stacking
+    two clients' requests would leak one's data into the other's answer."""
+    import tensorflow as tf
+
+    class Centered(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": x - tf.reduce_mean(x)}
+
+    module = Centered()
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
+    return export_dir
+
+
+def declare_batchable(version_dir: str, text: str = "max_batch_size { value: 64 }\n") -> None:
+    """Ship TF Serving's per-model batching file: the model's statement that its rows are independent."""
+    with open(os.path.join(version_dir, "batching_params.pbtxt"), "w") as f:
+        f.write(text)
+
+
+def x_example(x: float, **floats: float) -> bytes:
+    """A serialized tf.Example with float feature ``x`` (and any others)."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    for name, value in {"x": x, **floats}.items():
+        example.features.feature[name].float_list.value.append(value)
+    return example.SerializeToString()
+
+
+def example_request(message_class: object, model: str, signature: str, examples: list[bytes],
+                    label: str = "") -> object:
+    """A Classification/RegressionRequest (``message_class``) on serialized tf.Examples."""
+    from tensorflow.core.example import example_pb2
+
+    request = message_class()  # type: ignore[operator]
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if label:
+        request.model_spec.version_label = label
+    for serialized in examples:
+        request.input.example_list.examples.append(example_pb2.Example.FromString(serialized))
+    return request

@@ -48,7 +48,7 @@ def test_parse_model_config() -> None:
     ("model_config_list { config { name: 'a' base_path: '/m' } ", "not a valid ModelServerConfig"),
     ("model_config_list { config { name: '../a' base_path: '/m' } }", "model name '../a' is not allowed"),
     ("model_config_list { config { name: 'a' base_path: '/m' } config { name: 'a' base_path: '/n' } }",
-     "appears twice"),
+     "Illegal to list model a multiple times in config list"),
     ("model_config_list { config { name: 'a' } }", "has no base_path"),
     ("model_config_list { config { name: 'a' base_path: '/m' model_platform: 'pytorch' } }", "not supported"),
     ("model_config_list { }", "lists no models"),
@@ -83,7 +83,7 @@ def config_server(tmp_path_factory: pytest.TempPathFactory, taxi_template: str,
     with open(config_file, "w") as f:
         f.write(CONFIG % {"taxi": base})
     server = start_server(None, model_config_file=config_file, model_config_file_poll_wait_seconds=0.2,
-                          traffic_splits=["taxi=stable:50,canary:50"])
+                          traffic_splits=["taxi=stable:50,canary:50"], include_model_version=True)
     return server, config_file
 
 
@@ -102,7 +102,6 @@ def test_policies_labels_and_traffic_split(config_server: tuple[ModelServer, str
         assert sorted(s["version"] for s in all_states) == ["1", "2", "3"]
         assert client.post("/v1/models/taxi/labels/stable:predict", json=example_body()).json()["model_version"] == "1"
         assert client.post("/v1/models/taxi/labels/canary:predict", json=example_body()).json()["model_version"] == "2"
-        assert client.get("/v1/models/taxi/labels/canary").json()["model_version_status"][0]["version"] == "2"
         assert client.get("/v1/models/taxi/labels/canary/metadata").json()["model_spec"]["version"] == "2"
         # the model without a split serves its latest version
         assert client.post("/v1/models/taxi_all:predict", json=example_body()).json()["model_version"] == "3"
@@ -147,3 +146,21 @@ def test_config_file_reload_adds_models_and_keeps_serving_on_a_bad_file(
             time.sleep(0.1)
         assert client.get("/v1/models/taxi_all").status_code == 404
         assert client.post("/v1/models/taxi_new:predict", json=example_body()).json()["model_version"] == "3"
+
+
+def test_labels_must_point_to_available_versions(tmp_path: Any, taxi_template: str,
+                                                 start_server: Callable[..., ModelServer]) -> None:
+    """TF Serving's rule: a label may only name a loaded version, unless
+    --allow_version_labels_for_unavailable_models (then requests to it are NOT_FOUND until it loads)."""
+    from penstock.serving.config import ModelConfig
+
+    base = str(tmp_path / "taxi")
+    push_version(taxi_template, base, 1)
+    models = [ModelConfig("taxi", base, labels={"next": 2})]
+    with pytest.raises(ServingConfigError, match="Request to assign label to version 2 of model taxi, which is not "
+                                                  "currently available for inference"):
+        start_server(models)
+    server = start_server(models, allow_version_labels_for_unavailable_models=True)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.rest_port}", timeout=10) as client:
+        r = client.post("/v1/models/taxi/labels/next:predict", json=example_body())
+        assert r.status_code == 404 and r.json()["error"] == "Servable not found for request: Specific(taxi, 2)"

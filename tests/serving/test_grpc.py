@@ -1,28 +1,21 @@
-"""TF Serving's gRPC API through the official tensorflow-serving-api stubs, unchanged."""
+"""TF Serving's gRPC API through the official tensorflow-serving-api stubs, unchanged, on a TF2
+Keras model: outputs in the typed value fields TF Serving's example clients read, and TF Serving's
+status codes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from _serving_models import make_example, raw_instance
+from _serving_models import example_request, make_example, raw_instance
 
 from penstock.serving.server import ModelServer
 
 
 @pytest.fixture(scope="module")
-def channel(taxi_server: ModelServer) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{taxi_server.grpc_port}") as ch:
-        yield ch
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.Channel) -> Any:
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+def grpc_server(taxi_server: ModelServer) -> ModelServer:
+    return taxi_server
 
 
 def predict_request(name: str = "taxi", signature: str = "predict_raw", **spec: Any) -> Any:
@@ -45,13 +38,6 @@ def predict_request(name: str = "taxi", signature: str = "predict_raw", **spec: 
     return request
 
 
-def example_input(request: Any, count: int = 2) -> None:
-    from tensorflow.core.example import example_pb2
-
-    for i in range(count):
-        request.input.example_list.examples.append(example_pb2.Example.FromString(make_example(fare=5.0 + i)))
-
-
 def test_predict_raw_tensors_and_examples(stub: Any) -> None:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -60,9 +46,13 @@ def test_predict_raw_tensors_and_examples(stub: Any) -> None:
     assert response.model_spec.name == "taxi"
     assert response.model_spec.version.value == 2
     assert response.model_spec.signature_name == "predict_raw"
-    probability = tf.make_ndarray(response.outputs["probability"])
-    assert probability.shape == (2,) and ((probability >= 0) & (probability <= 1)).all()
-    assert list(tf.make_ndarray(response.outputs["class_id"])) == [int(p > 0.5) for p in probability]
+    # TF Serving's clients read the typed fields (result.outputs["y"].float_val), not tensor_content
+    probability_proto = response.outputs["probability"]
+    assert probability_proto.tensor_content == b"" and len(probability_proto.float_val) == 2
+    probability = list(probability_proto.float_val)
+    assert all(0 <= p <= 1 for p in probability)
+    assert list(response.outputs["class_id"].int64_val) == [int(p > 0.5) for p in probability]
+    assert [d.size for d in probability_proto.tensor_shape.dim] == [2]
 
     filtered = predict_request()
     filtered.output_filter.append("probability")
@@ -71,25 +61,22 @@ def test_predict_raw_tensors_and_examples(stub: Any) -> None:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "taxi"
     request.inputs["examples"].CopyFrom(tf.make_tensor_proto([make_example(), make_example(fare=30.0)]))
-    outputs = tf.make_ndarray(stub.Predict(request, timeout=10).outputs["outputs"])
+    response = stub.Predict(request, timeout=10)
+    outputs = tf.make_ndarray(response.outputs["outputs"])
     assert outputs.shape == (2,)
+    assert response.model_spec.signature_name == "serving_default"  # the default, named as TF Serving does
 
 
 def test_classify_and_regress(stub: Any) -> None:
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = "taxi"
-    request.model_spec.signature_name = "classify"
-    example_input(request)
-    response = stub.Classify(request, timeout=10)
+    examples = [make_example(fare=5.0 + i) for i in range(2)]
+    response = stub.Classify(example_request(classification_pb2.ClassificationRequest, "taxi", "classify", examples),
+                             timeout=10)
     assert response.model_spec.version.value == 2
     assert [[c.label for c in cls.classes] for cls in response.result.classifications] == [["no_tip", "tip"]] * 2
 
-    regress = regression_pb2.RegressionRequest()
-    regress.model_spec.name = "taxi"
-    regress.model_spec.signature_name = "regress"
-    example_input(regress)
+    regress = example_request(regression_pb2.RegressionRequest, "taxi", "regress", examples)
     values = [r.value for r in stub.Regress(regress, timeout=10).result.regressions]
     assert values == pytest.approx([cls.classes[1].score for cls in response.result.classifications], abs=1e-6)
 
@@ -115,13 +102,15 @@ def test_metadata_and_status(stub: Any, channel: grpc.Channel) -> None:
 
 
 @pytest.mark.parametrize(("request_factory", "code", "message"), [
-    (lambda: predict_request(name="nope"), grpc.StatusCode.NOT_FOUND, "not served"),
-    (lambda: predict_request(version=9), grpc.StatusCode.NOT_FOUND, "version 9 is not available"),
-    (lambda: predict_request(version_label="stable"), grpc.StatusCode.NOT_FOUND, "no version label"),
-    (lambda: predict_request(name="../etc"), grpc.StatusCode.INVALID_ARGUMENT, "invalid model name"),
-    (lambda: predict_request(signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, "no signature 'nope'"),
+    (lambda: predict_request(name="nope"), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
+    (lambda: predict_request(version=9), grpc.StatusCode.NOT_FOUND, "Specific(taxi, 9)"),
+    (lambda: predict_request(version_label="stable"), grpc.StatusCode.INVALID_ARGUMENT,
+     "Unrecognized servable version label: stable"),
+    (lambda: predict_request(name=""), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified."),
+    (lambda: predict_request(signature="nope"), grpc.StatusCode.FAILED_PRECONDITION,
+     'Serving signature key "nope" not found.'),
     (lambda: predict_request(signature="serving_default"), grpc.StatusCode.INVALID_ARGUMENT,
-     "missing input(s) 'examples'"),
+     "input size does not match signature: 5!=1"),
 ])
 def test_errors_map_to_grpc_status(stub: Any, request_factory: Any, code: grpc.StatusCode, message: str) -> None:
     with pytest.raises(grpc.RpcError) as info:
@@ -133,18 +122,19 @@ def test_errors_map_to_grpc_status(stub: Any, request_factory: Any, code: grpc.S
 def test_wrong_dtype_and_shape(stub: Any) -> None:
     import tensorflow as tf
 
+    # as in TF Serving, the graph refuses what it cannot take: the type and the shape
     request = predict_request()
     request.inputs["fare"].CopyFrom(tf.make_tensor_proto([1.0, 2.0], dtype=tf.float64))
     with pytest.raises(grpc.RpcError) as info:
         stub.Predict(request, timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "input 'fare': expected DT_FLOAT, got float64" in info.value.details()
+    assert "double" in info.value.details() and "float" in info.value.details()
 
     request = predict_request()
-    request.inputs["fare"].CopyFrom(tf.make_tensor_proto([[1.0], [2.0]], dtype=tf.float32))
+    request.inputs["fare"].CopyFrom(tf.make_tensor_proto([[[1.0]], [[2.0]]], dtype=tf.float32))
     with pytest.raises(grpc.RpcError) as info:
         stub.Predict(request, timeout=10)
-    assert "expected shape [-1], got [2,1]" in info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     request = predict_request()
     request.inputs["fare"].tensor_shape.dim[0].size = 1 << 40

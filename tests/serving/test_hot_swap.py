@@ -44,7 +44,7 @@ def test_hot_swap_of_five_versions_loses_no_request(tmp_path: Any, taxi_template
 
     base = str(tmp_path / "taxi")
     push_version(taxi_template, base, 1)
-    server = start_server([ModelConfig("taxi", base)])
+    server = start_server([ModelConfig("taxi", base)], include_model_version=True)
     stop = threading.Event()
     failures: list[str] = []
     seen: dict[str, list[int]] = {"rest": [], "grpc": []}
@@ -109,10 +109,10 @@ def test_old_version_unloads_only_after_its_in_flight_requests(tmp_path: Any, ta
     with registry.acquire("taxi") as new:
         assert new.version == 2
     # the in-flight request can still run on version 1
-    sig = in_flight.servable.signature("serving_default")
+    sig = in_flight.servable.signatures["serving_default"]
     import numpy as np
 
-    assert sig.run({"examples": np.array([make_example()], dtype=object)})["outputs"].shape == (1,)
+    assert sig.run({"examples": np.array([make_example()], dtype=object)}, ("outputs",))["outputs"].shape == (1,)
     in_flight.__exit__(None, None, None)
     assert {s.version: s.state for s in registry.status("taxi")}[1] == "END"
 
@@ -121,7 +121,7 @@ def test_half_written_and_corrupt_versions_are_not_served(tmp_path: Any, taxi_te
                                                           start_server: Callable[..., ModelServer]) -> None:
     base = str(tmp_path / "taxi")
     push_version(taxi_template, base, 1)
-    server = start_server([ModelConfig("taxi", base)])
+    server = start_server([ModelConfig("taxi", base)], include_model_version=True)
     body = {"instances": [{"b64": __import__("base64").b64encode(make_example()).decode()}]}
     with httpx.Client(base_url=f"http://127.0.0.1:{server.rest_port}", timeout=10) as client:
         # version 2: copied in place, variables/ not there yet
