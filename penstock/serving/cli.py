@@ -283,13 +283,14 @@ def _run(**flags: Any) -> None:
 
         click.echo(f"TensorFlow ModelServer: penstock {version('penstock')}\nTensorFlow Library: {tf.__version__}")
         return
+    from penstock.serving import storage
     from penstock.serving.server import ModelServer
 
     try:
         models, options = build_options(flags, dict(os.environ))
         server = ModelServer(models, options)
         for model in server.models:
-            if not os.path.isdir(model.base_path):
+            if not storage.exists(model.base_path):
                 click.echo(f"warning: base path {model.base_path} of model {model.name} does not exist yet; "
                            "waiting for versions", err=True)
         server.start()

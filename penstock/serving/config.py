@@ -10,13 +10,13 @@ protos, so it is given separately (``--traffic_split NAME=TARGET:WEIGHT,...``).
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from penstock.serving.errors import ServingConfigError
+from penstock.storage import filesystem
 
 # What TF Serving users put in model names, and nothing that could walk a path or break a URL.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -95,7 +95,7 @@ def validate_model_config(config: ModelConfig, where: str) -> ModelConfig:
 
 def single_model_config(name: str, base_path: str) -> ModelConfig:
     """The model given by ``--model-name`` / ``--model-base-path`` (TF Serving's defaults: latest 1)."""
-    config = ModelConfig(name=name, base_path=os.path.abspath(base_path))
+    config = ModelConfig(name=name, base_path=filesystem.absolute(base_path))
     return validate_model_config(config, "--model-name/--model-base-path")
 
 
@@ -160,7 +160,7 @@ def model_configs_from_proto(proto: Any, where: str) -> list[ModelConfig]:
             validate_model_config(
                 ModelConfig(
                     name=entry.name,
-                    base_path=os.path.abspath(base) if base else "",
+                    base_path=filesystem.absolute(base) if base else "",
                     policy=policy,
                     labels=dict(entry.version_labels),
                 ),

@@ -148,6 +148,7 @@ class Servable:
     signature_def_map: Any  # tensorflow.serving.SignatureDefMap: what GetModelMetadata reports
     options: LoadOptions
     batching_params: Any = None  # BatchingParameters from the version's batching_params.pbtxt
+    source_path: str = ""  # where the version lives when ``path`` is a local copy of it (an object store)
     _session: Any = field(default=None, repr=False)
     metadata_json: bytes | None = field(default=None, repr=False)  # the REST metadata body, made once
     _combined: dict[Any, Signature] = field(default_factory=dict, repr=False)
@@ -164,6 +165,8 @@ class Servable:
         if self._session is not None:
             self._session.close()
             self._session = None
+        if self.source_path:
+            storage.release_local_version(self.source_path, self.path)
 
 
 def _tensor_info(key: str, proto: Any) -> TensorInfo:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from penstock.serving import warmup
+from penstock.serving import storage, warmup
 from penstock.serving.batching import BatchingOptions
 from penstock.serving.config import (
     ModelConfig,
@@ -95,7 +95,13 @@ class ModelServer:
         self._config_thread: threading.Thread | None = None
 
     def _load(self, name: str, version: int, path: str) -> Servable:
-        servable = load_servable(name, version, path, self._load_options)
+        local = storage.local_version(path)  # a version on an object store is loaded from a local copy
+        try:
+            servable = load_servable(name, version, local, self._load_options)
+        except BaseException:
+            storage.release_local_version(path, local)
+            raise
+        servable.source_path = path
         if self.options.enable_model_warmup and os.path.exists(warmup.warmup_path(servable)):
             start = time.monotonic()
             try:
