@@ -10,10 +10,13 @@ or ``penstock gc`` (``penstock.storage.gc``), which remove every prefix no LIVE 
 **Native or localised.** Before any work, every URI the execution touches is checked against
 the kinds of file access the component uses (``Component.FILE_ACCESS``, see ``reach``). When all
 reach all, the executor gets the URIs as they are. When one does not (a function component's
-``open()`` on ``gs://``, TensorFlow against a GCS emulator, ``s3://`` without tensorflow-io), the
-inputs are downloaded to local copies (once per process and artifact: artifacts are immutable
-once LIVE) and the outputs written locally, then uploaded to their prefixes: KFP v2's launcher
-does this for every component. That needs the component's Beam workers, if any, to share this
+``open()`` on ``gs://``, TensorFlow against a GCS emulator, ``s3://`` without tensorflow-io), or
+when a component working through TensorFlow runs on this machine (TensorFlow's object-store
+filesystems are slow on the many small files tf.Transform and TFMA make), the inputs are
+downloaded to local copies (once per process and artifact: artifacts are immutable once LIVE)
+and the outputs written locally, then uploaded to their prefixes: KFP v2's launcher does this
+for every component. penstock's own readers and writers (ExampleGen, StatisticsGen, the Pusher)
+stream to and from the store directly. That needs the component's Beam workers, if any, to share this
 machine's disk; otherwise the execution fails before any work with the reason. The same check
 refuses a local pipeline root for workers that do not share this disk: their shards would land on
 their own disks and the artifacts would be recorded empty.
@@ -132,6 +135,13 @@ def prepare(
     uris = [a.uri for artifacts in inputs.values() for a in artifacts] + [a.uri for a in outputs.values()]
     accesses = [reach.Access(a) for a in file_access]
     reason = reach.first_unreachable(accesses, uris)
+    if reason is None and workers_share_disk and reach.Access.TENSORFLOW in accesses:
+        remote = next((u for u in uris if filesystem.is_remote(u)), None)
+        if remote is not None:
+            # Measured (bench/remote_root.py): TensorFlow's object-store filesystems make a request
+            # per small file and per existence check; tf.Transform and TFMA make hundreds, and ran
+            # 2x slower on S3 than from local copies, which cost one download and one upload.
+            reason = f"{remote}: TensorFlow reads and writes many small files, faster from local copies"
     if not workers_share_disk:
         local = [u for u in uris if not filesystem.is_remote(u)]
         if local:
