@@ -97,3 +97,20 @@ def test_example_gen_and_statistics_gen_run_on_the_portable_runner(tmp_path, job
     assert [r.component_id for r in records] == ["CsvExampleGen", "StatisticsGen"]
     for record in records:
         assert '"beam_args":["--runner=PortableRunner"]' in record.properties["cache_key_json"]
+
+
+def test_workers_that_may_not_share_this_disk_are_refused_a_local_root(tmp_path):
+    """An EXTERNAL worker pool may run anywhere: its shards would land on its own disk and the
+    artifact would be recorded empty. The run refuses before any work (nothing reaches Beam: the
+    job endpoint here does not even exist) and names the local path."""
+    external = ["--runner=PortableRunner", "--job_endpoint=127.0.0.1:9", "--environment_type=EXTERNAL",
+                "--environment_config=127.0.0.1:9"]
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(PENGUINS, data / "penguins.csv")
+    pipeline = Pipeline("portable_local", [CsvExampleGen(input_base=str(data))], pipeline_root=str(tmp_path / "root"),
+                        metadata=str(tmp_path / "m.sqlite"), beam_pipeline_args=external)
+    outcome = LocalRunner().run(pipeline).outcomes["CsvExampleGen"]
+    assert outcome.state == "FAILED" and not outcome.retryable
+    assert "PortableRunner runs workers that may not share this machine's disk" in (outcome.error or "")
+    assert str(tmp_path / "root") in (outcome.error or "") and "object-store pipeline root" in (outcome.error or "")
