@@ -68,18 +68,21 @@ def close_shared_local_clusters() -> None:
     with _LOCK:
         clusters = list(_CLUSTERS.values())
         _CLUSTERS.clear()
-    with quiet_distributed_logs():  # at exit too, the workers' goodbyes are noise
+    # At exit too, the workers' goodbyes are noise, and so is a loaded machine's "worker process
+    # still alive after 4.0 seconds, killing": the cluster is penstock's to stop.
+    with quiet_distributed_logs(logging.ERROR):
         for cluster in clusters:
             cluster.close()
 
 
 @contextlib.contextmanager
-def quiet_distributed_logs() -> Iterator[None]:
+def quiet_distributed_logs(threshold: int = logging.WARNING) -> Iterator[None]:
     """dask.distributed's INFO lines (cluster start, task retries, worker goodbyes) would drown a
-    run's output, and the CLI may have logging set up to show INFO: only warnings get through."""
+    run's output, and the CLI may have logging set up to show INFO: only ``threshold`` and above
+    get through."""
     distributed_log = logging.getLogger("distributed")
     level = distributed_log.level
-    distributed_log.setLevel(max(level, logging.WARNING))
+    distributed_log.setLevel(max(level, threshold))
     try:
         yield
     finally:
