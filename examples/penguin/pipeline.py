@@ -8,6 +8,8 @@ Evaluator (baseline: the latest blessed model) -> InfraValidator -> Pusher. A mo
 species, is no worse than the last blessed model, and serves exactly like itself.
 
 ``PENGUIN_TRAIN_STEPS`` overrides the training steps (e.g. 1, to watch a worse model be refused).
+``create_pipeline(data_root=...)`` reads ``penguins.csv`` from another folder, e.g. in a bucket
+(``gs://...``, ``s3://...``), as a Kubeflow run's pods need.
 The defaults match TFX's penguin example (Dense(8) x 2, 100 train steps, 5 eval steps) so that
 ``bench/vs_tfx.py`` compares like with like.
 """
@@ -65,9 +67,10 @@ def create_pipeline(
     pipeline_root: str | None = None,
     metadata: str | None = None,
     serving_dir: str | None = None,
+    data_root: str | None = None,
 ) -> Pipeline:
     steps = train_steps if train_steps is not None else int(os.environ.get("PENGUIN_TRAIN_STEPS", "100"))
-    example_gen = CsvExampleGen(input_base=os.path.join(HERE, "data"), input_pattern="penguins.csv")
+    example_gen = CsvExampleGen(input_base=data_root or os.path.join(HERE, "data"), input_pattern="penguins.csv")
     statistics = StatisticsGen(examples=example_gen.outputs["examples"])
     schema = SchemaGen(statistics=statistics.outputs["statistics"])
     validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])

@@ -9,6 +9,7 @@ Evaluator (baseline: the latest blessed model) -> InfraValidator -> Pusher. The 
 a new model must not lose AUC against the latest blessed one.
 
 ``TAXI_TRAIN_STEPS`` overrides the training steps.
+``create_pipeline(data_root=...)`` reads ``taxi.csv`` from another folder, e.g. in a bucket.
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ def create_pipeline(
     pipeline_root: str | None = None,
     metadata: str | None = None,
     serving_dir: str | None = None,
+    data_root: str | None = None,
 ) -> Pipeline:
     steps = train_steps if train_steps is not None else int(os.environ.get("TAXI_TRAIN_STEPS", "1000"))
     example_gen = CsvExampleGen(
-        input_base=os.path.join(HERE, "data"),
+        input_base=data_root or os.path.join(HERE, "data"),
         input_pattern="taxi.csv",
         # trip_seconds holds only whole numbers in this sample, so it would be read as int;
         # the model (taxi_utils.py) treats every measurement as float.

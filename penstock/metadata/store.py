@@ -415,6 +415,10 @@ class MetadataStore:
 
     # -- executions ----------------------------------------------------------------------------
     def _contexts_for(self, pipeline_name: str, run_id: str, node_id: str) -> list[Any]:
+        """The contexts of an execution, as cached when first read. ML Metadata writes a context
+        passed with an execution back to the store unless told not to (``force_reuse_context``):
+        a cached run context would then undo what other processes (the other tasks of a Kubeflow
+        or Airflow run) recorded on the run since, such as its FAILED state."""
         return [
             self._context(PIPELINE_CONTEXT, pipeline_name),
             self._context(RUN_CONTEXT, run_id),
@@ -465,7 +469,7 @@ class MetadataStore:
             events = self._events(inputs, outputs)
             execution_id, artifact_ids, _ = self._store.put_execution(
                 execution, events, self._contexts_for(pipeline_name, run_id, node_id),
-                reuse_context_if_already_exist=True,
+                reuse_context_if_already_exist=True, force_reuse_context=True,  # see _contexts_for
             )
             output_protos = len(events) - len(outputs)
             for artifact, artifact_id in zip(outputs.values(), artifact_ids[output_protos:]):
@@ -503,7 +507,9 @@ class MetadataStore:
                         artifacts.append(proto)
                     edges.append((position, artifact_index[proto.id], event))
             first = records[0]
-            shared = [self._context(PIPELINE_CONTEXT, first["pipeline_name"]), self._context(RUN_CONTEXT, first["run_id"])]
+            # By type and name, not id: a context with an id would be written back (see _contexts_for).
+            shared = [self._pb.Context(type_id=c.type_id, name=c.name) for c in
+                      (self._context(PIPELINE_CONTEXT, first["pipeline_name"]), self._context(RUN_CONTEXT, first["run_id"]))]
             execution_ids, _, _ = self._store.put_lineage_subgraph(
                 executions, artifacts, shared, edges, reuse_context_if_already_exist=True
             )
@@ -545,7 +551,7 @@ class MetadataStore:
                 pairs.append((self._to_proto(artifact), event))
             _, artifact_ids, _ = self._store.put_execution(
                 execution, pairs, self._contexts_for(pipeline_name, run_id, node_id),
-                reuse_context_if_already_exist=True,
+                reuse_context_if_already_exist=True, force_reuse_context=True,  # see _contexts_for
             )
             for artifact, artifact_id in zip(outputs.values(), artifact_ids):
                 artifact.id = artifact_id

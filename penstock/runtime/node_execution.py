@@ -64,6 +64,7 @@ class NodeExecutor:
         enable_cache: bool = True,
         on_attempt_failed: Callable[[str, int, str], None] | None = None,
         defer_cached_records: bool = False,
+        preload: bool = True,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -71,6 +72,7 @@ class NodeExecutor:
         self.enable_cache = enable_cache and pipeline.enable_cache
         self.on_attempt_failed = on_attempt_failed
         self.defer_cached_records = defer_cached_records
+        self.preload = preload  # off in a process that runs one node: there are no later components
         self._deferred: list[dict[str, Any]] = []
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
@@ -221,7 +223,7 @@ class NodeExecutor:
         """On the run's first execution, import what later components need in the background
         (the first component imports its own modules itself)."""
         with self._lock:
-            if self._preloading is not None:
+            if self._preloading is not None or not self.preload:
                 return
             from penstock.runtime.preload import start_preloading
 

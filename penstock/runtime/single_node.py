@@ -55,7 +55,11 @@ def run_single_node(
 
     if observer:
         observer.node_started(node_id)
-    outcome = NodeExecutor(store, pipeline, run_id, enable_cache=enable_cache).execute(node, inputs)
+    # No preloading: this process runs one node and exits, so importing the other components'
+    # modules in the background only costs CPU, which parallel tasks share, and it raced this
+    # node's own imports into a deadlock (two Kubeflow tasks hung in pyarrow's and TensorFlow's imports).
+    executor = NodeExecutor(store, pipeline, run_id, enable_cache=enable_cache, preload=False)
+    outcome = executor.execute(node, inputs)
     if observer:
         observer.node_finished(outcome)
 

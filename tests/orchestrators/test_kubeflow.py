@@ -28,9 +28,13 @@ IMAGE = "registry.example.com/penstock:test"
 COMPILE_AND_LIST_IMPORTS = textwrap.dedent("""
     import json, sys
     from penstock.cli import main
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except SystemExit as e:  # main() always exits, with the command's code
+        code = e.code
     heavy = ["tensorflow", "apache_beam", "tensorflow_data_validation", "kubernetes", "airflow"]
     print("IMPORTED=" + json.dumps([m for m in heavy if m in sys.modules]))
+    sys.exit(code)
 """)
 
 
