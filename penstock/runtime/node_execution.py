@@ -33,7 +33,7 @@ from penstock.dsl.resolver import Resolver
 from penstock.errors import MetadataError, PenstockError, ValidationGateError
 from penstock.metadata.states import SUCCEEDED, ExecutionState
 from penstock.metadata.store import ExecutionRecord, MetadataStore, now_ms
-from penstock.runtime import faults
+from penstock.runtime import faults, liveness
 from penstock.runtime.cache_key import CacheKey
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
@@ -274,8 +274,8 @@ class NodeExecutor:
             if self.canceled:
                 return NodeOutcome(node.id, CANCELED, error=self.canceled)
             execution_id = self.store.record_execution(
-                pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-                type_name=node.type_name, state=ExecutionState.RUNNING, inputs=inputs, outputs={}, properties=props,
+                pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id, type_name=node.type_name,
+                state=ExecutionState.RUNNING, inputs=inputs, outputs={}, properties={**props, **liveness.identity()},
             )
             self._open[execution_id] = (node, None)
         beam_args = self.beam_args(node)

@@ -268,3 +268,18 @@ def test_a_failure_while_publishing_outputs_fails_the_attempt(tmp_path, monkeypa
     assert [r.state for r in records] == (["FAILED"] if attempts == 1 else ["FAILED", "COMPLETE"])
     assert result.succeeded == (attempts == 2)
     assert not os.path.exists(tmp_path / "root" / "buggy" / "out" / str(records[0].id))
+
+
+def test_a_record_names_its_process_and_is_judged_gone_only_when_it_is():
+    import socket
+
+    from penstock.runtime import liveness
+
+    me = liveness.identity()
+    assert me["pid"] == os.getpid() and me["process_start"] and not liveness.process_gone(me)
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert liveness.process_gone({**me, "pid": child.pid})
+    assert liveness.process_gone({**me, "process_start": "1"})  # the pid now belongs to another process
+    assert not liveness.process_gone({**me, "pid": child.pid, "host": socket.gethostname() + "-other"})
+    assert not liveness.process_gone({})  # recorded before processes were recorded: unsure, so alive

@@ -28,6 +28,7 @@ from penstock.dsl.pipeline import Pipeline
 from penstock.errors import NotFoundError, PenstockError, PipelineDefinitionError
 from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore, now_ms
+from penstock.runtime import liveness
 from penstock.runtime.interrupts import Interrupts
 from penstock.runtime.node_execution import (
     NodeExecutor,
@@ -102,6 +103,7 @@ class LocalRunner:
         store = store or MetadataStore(pipeline.metadata)
         started = time.perf_counter()
         selected = self._select(pipeline, from_node, to_node)
+        end_abandoned_runs(store, pipeline)
         reused: dict[str, dict[str, list[Artifact]]] = {}
 
         if resume:
@@ -113,11 +115,12 @@ class LocalRunner:
             run_id = resumed.run_id
             reused = self._completed_in_run(store, pipeline, run_id)
             store.update_run(run_id, state=ExecutionState.RUNNING, error="", end_ms=0,
-                             resumed=int(resumed.properties.get("resumed", 0)) + 1)
+                             resumed=int(resumed.properties.get("resumed", 0)) + 1, **liveness.identity())
         else:
             run_id = run_id or new_run_id()
             store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges(),
-                        pipeline_root=pipeline.pipeline_root)
+                            pipeline_root=pipeline.pipeline_root)
+            store.update_run(run_id, **liveness.identity())  # whose process owns the run
 
         # Components outside a partial run contribute the outputs of their latest success.
         for node in pipeline.order:
@@ -185,11 +188,7 @@ class LocalRunner:
             return done
         for record in records:
             if record.state == ExecutionState.RUNNING:
-                store.finish_execution(
-                    record.id, pipeline_name=pipeline.name, run_id=run_id, node_id=record.component_id,
-                    state=ExecutionState.FAILED, outputs={}, properties={"error": "interrupted: the process ended mid-execution"},
-                )
-                discard_unrecorded_outputs(pipeline, record)
+                _end_interrupted(store, pipeline, record, "interrupted: the process ended mid-execution")
         for node in pipeline.order:
             outputs = latest_outputs(store, pipeline.name, node.id, run_id=run_id)
             if outputs is not None:
@@ -303,6 +302,26 @@ class LocalRunner:
         for node in todo:
             outcomes[node.id] = NodeOutcome(node.id, ExecutionState.SKIPPED, error=f"not run: {reason}")
         todo.clear()
+
+
+def end_abandoned_runs(store: MetadataStore, pipeline: Pipeline) -> None:
+    """Record as FAILED the runs of ``pipeline`` still RUNNING whose process on this host is gone
+    (killed outright, crashed), with their executions of that process, and remove those
+    executions' files: what SIGKILL or a crash in native code could not record."""
+    for run in store.list_runs(pipeline.name):
+        if run.state != ExecutionState.RUNNING or not liveness.process_gone(run.properties):
+            continue
+        reason = liveness.describe_gone(run.properties)
+        for record in store.run_executions(run.run_id):
+            if record.state == ExecutionState.RUNNING and liveness.process_gone(record.properties):
+                _end_interrupted(store, pipeline, record, reason)
+        store.update_run(run.run_id, state=ExecutionState.FAILED, end_ms=now_ms(), error=reason)
+
+
+def _end_interrupted(store: MetadataStore, pipeline: Pipeline, record: Any, reason: str) -> None:
+    store.finish_execution(record.id, pipeline_name=pipeline.name, run_id=record.run_id, node_id=record.component_id,
+                           state=ExecutionState.FAILED, outputs={}, properties={"error": reason})
+    discard_unrecorded_outputs(pipeline, record)
 
 
 def _run_state(outcomes: dict[str, NodeOutcome], interrupts: Interrupts) -> tuple[ExecutionState, str]:
