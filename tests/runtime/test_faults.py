@@ -283,3 +283,25 @@ def test_a_record_names_its_process_and_is_judged_gone_only_when_it_is():
     assert liveness.process_gone({**me, "process_start": "1"})  # the pid now belongs to another process
     assert not liveness.process_gone({**me, "pid": child.pid, "host": socket.gethostname() + "-other"})
     assert not liveness.process_gone({})  # recorded before processes were recorded: unsure, so alive
+
+
+@pytest.mark.parametrize("ending", [b"\n", b""])
+def test_a_csv_row_that_would_crash_the_reader_fails_with_its_line(tmp_path, penstock_home, ending):
+    """pyarrow 10 segfaults on a row of ~400k fields (apache/arrow#45497): the process must live
+    to record the failure, naming the line (a last line without a line break included)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "wide.csv", "wb") as f:
+        f.write(b"a,b\n1,2\n3,4\n" + b",".join([b"1"] * 450_000) + ending)
+    (tmp_path / "pipe.py").write_text(textwrap.dedent(f'''
+        from penstock.components.example_gen import CsvExampleGen
+        from penstock.dsl.pipeline import Pipeline
+        pipeline = Pipeline("wide", [CsvExampleGen(input_base={str(data)!r})])
+    '''))
+    done = subprocess.run([*PENSTOCK, "run", "pipe.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": PROJECT_ROOT, "COLUMNS": "300"})
+    assert done.returncode == 1, done.stderr
+    assert "wide.csv, line 4: a row of up to 450,000 fields (the header has 2)" in done.stderr
+    store = MetadataStore(str(penstock_home / "metadata.sqlite"))
+    run = store.latest_run("wide")
+    assert run.state == "FAILED" and "line 4" in (run.error or "")
