@@ -11,7 +11,8 @@ the environment that a later attempt may not meet, namely
   ``IsADirectoryError``, a full disk, a read-only file system): they fail again the same way;
 - the "unavailable / deadline exceeded / too many requests" errors of TensorFlow, gRPC and the
   Google and AWS clients, recognised by class name so none of them is imported here;
-- any of these as the explicit cause (``raise ... from e``) of another error.
+- any of these as the explicit cause (``raise ... from e``) of another error, unless a cause in
+  the chain is one of the permanent ``OSError`` above.
 
 Everything else is a defect of the code or the data and runs once: a ``ValueError`` raised by a
 ``@component`` fails the same way on every attempt, so three attempts only triple the wait.
@@ -39,14 +40,15 @@ _PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EN
 
 def is_retryable(error: BaseException) -> bool:
     """Whether another attempt may succeed where this one failed with ``error`` (see above)."""
-    seen: set[int] = set()
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if _transient(current):
-            return True
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
         current = current.__cause__
-    return False
+    # A cause that fails the same way again (a full disk behind a StorageError) decides first.
+    if any(isinstance(e, OSError) and not _transient(e) for e in chain):
+        return False
+    return any(_transient(e) for e in chain)
 
 
 def _transient(error: BaseException) -> bool:

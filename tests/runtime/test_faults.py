@@ -16,7 +16,7 @@ import pytest
 from penstock.dsl.function_component import OutputArtifact, component
 from penstock.dsl.pipeline import Pipeline
 from penstock.dsl.standard_artifacts import Examples
-from penstock.errors import InputDataError, RetryableError, StorageError, UserCodeError
+from penstock.errors import ExecutionError, InputDataError, RetryableError, StorageError, UserCodeError
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
 from penstock.runtime.faults import is_retryable
@@ -212,6 +212,8 @@ def buggy(out: OutputArtifact[Examples], kind: str = "value"):
         raise ValueError("a bug: the same on every attempt")
     if kind == "retryable":
         raise RetryableError("the feature service is unavailable")
+    if kind == "prefixed":
+        raise ExecutionError("buggy", "the message names its component once")
 
 
 @pytest.mark.parametrize("kind,attempts", [("value", 1), ("retryable", 3)])
@@ -221,6 +223,15 @@ def test_only_failures_of_the_environment_are_retried(tmp_path, kind, attempts):
                         pipeline_root=str(tmp_path / "root"), metadata=str(tmp_path / "m.sqlite"))
     result = LocalRunner().run(pipeline)
     assert result.state == "FAILED" and len(ATTEMPTS) == attempts
+
+
+def test_a_component_error_names_the_component_once(tmp_path):
+    pipeline = Pipeline("prefix", [buggy(kind="prefixed")], pipeline_root=str(tmp_path / "root"),
+                        metadata=str(tmp_path / "m.sqlite"))
+    result = LocalRunner().run(pipeline)
+    assert result.errors == {"buggy": "the message names its component once"}
+    run = MetadataStore(pipeline.metadata).get_run(result.run_id)
+    assert run.error == "buggy: the message names its component once"
 
 
 def test_what_is_retryable():
@@ -239,6 +250,13 @@ def test_what_is_retryable():
             raise RuntimeError("the Beam pipeline failed") from e
     except RuntimeError as wrapped:
         assert is_retryable(wrapped)
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as e:
+            raise StorageError("pushing failed") from e
+    except StorageError as full:
+        assert not is_retryable(full)
 
 
 PUBLISH_FAILURES: list[BaseException] = []
