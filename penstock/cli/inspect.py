@@ -135,3 +135,44 @@ def lineage(metadata: str | None, artifact_id: int, depth: int) -> None:
         tree = Tree(f"[bold]{direction}[/] of #{root.id} {root.TYPE_NAME} {root.uri}")
         graph.build_tree(tree, artifact_id, direction, depth)
         console.print(tree)
+
+
+@click.command()
+@metadata_option
+@click.argument("run_id", required=False)
+@click.option("--all-metrics", is_flag=True, help="Also the metrics without a threshold (default: those with one, "
+                                                  "and every metric when none has a threshold).")
+def metrics(metadata: str | None, run_id: str | None, all_metrics: bool) -> None:
+    """Per-slice metrics of RUN_ID's evaluations (default: the latest run), with their thresholds,
+    the Evaluator's verdict per slice, and the blessing."""
+    from rich.table import Table
+
+    from penstock.report.compare import threshold_text
+    from penstock.report.model import RunReport
+
+    store = open_store(metadata)
+    report = RunReport(store, run_id)
+    console = _console()
+    console.print(f"[bold]run {report.run.run_id}[/] of pipeline [bold]{report.run.pipeline_name}[/]: {report.run.state}")
+    evaluations = report.evaluations()
+    if not evaluations:
+        console.print("no evaluation in this run")
+    for evaluation in evaluations:
+        console.print(f"\n[bold]{evaluation['component']}[/]: ModelEvaluation #{evaluation['artifact']['id']}")
+        for problem in evaluation["errors"] + evaluation["warnings"]:
+            console.print(f"[yellow]{problem}[/]")
+        rows = evaluation["metrics"]
+        shown = rows if all_metrics or not any(r["has_threshold"] for r in rows) else [r for r in rows if r["has_threshold"]]
+        table = Table("metric", "slice", "value", "threshold", "result")
+        for row in shown:
+            result = ("[green]passed[/]" if row["passed"] else "[red]FAILED[/]") if row["has_threshold"] else ""
+            table.add_row(row["metric"], row["slice"], f"{row['value']:.4f}", threshold_text(row), result)
+        console.print(table)
+        validation = evaluation["validation"]
+        if validation is not None:
+            verdict = "[green]validation passed[/]" if validation["ok"] else "[red]validation failed[/]"
+            console.print(verdict + "".join(f"\n  {f['slice']}: {f['message']}" for f in validation["failures"]))
+    for blessing in report.blessings():
+        mark = "[green]BLESSED[/]" if blessing["blessed"] else "[red]NOT BLESSED[/]"
+        console.print(f"{blessing['component']}: {mark}" + (f": {blessing['explanation']}" if blessing["explanation"] else ""))
+

@@ -215,3 +215,18 @@ def test_report_command_imports_no_tensorflow(runs, tmp_path):
     assert "CODE 0 TF False TFMA False" in proc.stdout, proc.stdout + proc.stderr
     assert "Unable to register" not in proc.stderr and "FutureWarning" not in proc.stderr, proc.stderr
     assert "auc change vs baseline" in (tmp_path / "r.html").read_text()
+
+
+def test_metrics_command_prints_slices_thresholds_and_the_verdict(runs):
+    result = CliRunner().invoke(cli, ["metrics", runs.not_blessed, "--metadata", runs.metadata], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    accuracy = [line for line in lines if "binary_accuracy" in line and ">= 0.99" in line]
+    assert {s for s in ("Overall", "island:Atlantis", "island:Biscoe") if any(s in line for line in accuracy)} == {
+        "Overall", "island:Atlantis", "island:Biscoe"}
+    assert any("FAILED" in line for line in accuracy) and "validation failed" in result.output
+    assert "evaluate: NOT BLESSED" in result.output
+    assert not any(line.startswith("│ example_count") for line in lines)  # no threshold: only with --all-metrics
+    every = CliRunner().invoke(cli, ["metrics", runs.not_blessed, "--all-metrics", "--metadata", runs.metadata],
+                               env={"COLUMNS": "200"})
+    assert "example_count" in every.output

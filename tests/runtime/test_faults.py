@@ -26,7 +26,7 @@ PIPELINE = textwrap.dedent('''
     import os, sys, time
     from penstock.dsl.function_component import component, InputArtifact, OutputArtifact
     from penstock.dsl.pipeline import Pipeline
-    from penstock.dsl.standard_artifacts import Examples, Model
+    from penstock.dsl.standard_artifacts import Examples, Model, ModelBlessing
 
     @component
     def slow(out: OutputArtifact[Examples]):
@@ -52,6 +52,11 @@ PIPELINE = textwrap.dedent('''
         os._exit(7)
 
     @component
+    def judge(blessing: OutputArtifact[ModelBlessing]):
+        blessing.set_property("blessed", 0)
+        blessing.custom_properties["explanation"] = "auc = 0.61 < 0.7 on sex:Female"
+
+    @component
     def fills_disk(out: OutputArtifact[Examples]):
         # Everything the metadata disk has left: the store cannot record the execution's end.
         free = os.statvfs(out.uri).f_bavail * os.statvfs(out.uri).f_frsize
@@ -62,6 +67,8 @@ PIPELINE = textwrap.dedent('''
     scenario = os.environ.get("SCENARIO", "signals")
     if scenario == "signals":
         pipeline = Pipeline("faults", [source, after(examples=source.outputs.out)])
+    elif scenario == "judge":
+        pipeline = Pipeline("judge", [judge()])
     elif scenario == "exits":
         pipeline = Pipeline("exits", [exits(), hard_exits()])
     else:
@@ -323,3 +330,10 @@ def test_a_csv_row_that_would_crash_the_reader_fails_with_its_line(tmp_path, pen
     store = MetadataStore(str(penstock_home / "metadata.sqlite"))
     run = store.latest_run("wide")
     assert run.state == "FAILED" and "line 4" in (run.error or "")
+
+
+def test_fail_if_not_blessed_gives_ci_an_exit_code(project):
+    plain = _cli(project, "run", "pipe.py", SCENARIO="judge")
+    assert plain.returncode == 0 and "model not blessed: auc = 0.61 < 0.7 on sex:Female" in plain.stderr
+    gated = _cli(project, "run", "pipe.py", "--fail-if-not-blessed", SCENARIO="judge")
+    assert gated.returncode == 2 and "--fail-if-not-blessed: not blessed by judge" in gated.stderr
