@@ -337,3 +337,17 @@ def test_fail_if_not_blessed_gives_ci_an_exit_code(project):
     assert plain.returncode == 0 and "model not blessed: auc = 0.61 < 0.7 on sex:Female" in plain.stderr
     gated = _cli(project, "run", "pipe.py", "--fail-if-not-blessed", SCENARIO="judge")
     assert gated.returncode == 2 and "--fail-if-not-blessed: not blessed by judge" in gated.stderr
+
+
+def test_sigterm_to_a_run_node_task_records_its_execution_canceled(project):
+    """What a deleted Kubeflow pod or a killed Airflow task sends: the task's execution ends
+    CANCELED with the reason instead of RUNNING forever."""
+    stderr = open(project / "stderr.txt", "w")
+    proc = subprocess.Popen([*PENSTOCK, "run-node", "pipe.py", "--node", "slow", "--run-id", "task-run"], cwd=project,
+                            env=_env(project), stdout=subprocess.DEVNULL, stderr=stderr)
+    _wait_for(lambda: (project / "started").exists() or proc.poll() is not None)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, (project / "stderr.txt").read_text()
+    _, run, records = _records(project, "faults")
+    assert run.run_id == "task-run" and run.state == "CANCELED" and "SIGTERM" in (run.error or "")
+    assert records["slow"].state == "CANCELED" and not _prefix(project, records["slow"].id).exists()
