@@ -43,7 +43,19 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*TF2 support.*")
     warnings.filterwarnings("ignore", message=".*is deprecated.*")
     for name in ("absl", "tensorflow", "apache_beam", "tensorflow_model_analysis", "tfx_bsl", "h5py"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.ERROR)
+        # absl sets its logger's level again when flags are parsed (TensorFlow and Beam do, on
+        # import): a filter stays ("`capital-gain` is not a valid tf.function parameter name").
+        if not any(isinstance(f, _BelowError) for f in logger.filters):
+            logger.addFilter(_BelowError())
+
+
+class _BelowError(logging.Filter):
+    """Drops library records below ERROR, whatever level the library sets later."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 # Native (C++) log lines printed on every TensorFlow import on machines without a GPU: they are

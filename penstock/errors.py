@@ -28,6 +28,11 @@ class ExecutionError(PenstockError):
         self.component_id = component_id
 
 
+class RetryableError(PenstockError):
+    """Raised by user code (a function component, a run_fn) for a failure that another attempt
+    may not meet: an outage of a service it calls. Retried under the component's RetryPolicy."""
+
+
 class InputDataError(PenstockError):
     """Input data (a CSV, a schema file, examples) is malformed."""
 

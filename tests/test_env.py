@@ -78,3 +78,17 @@ print("ok")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_USE_LEGACY_KERAS"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_quiet_libraries_outlasts_a_library_resetting_its_level():
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import logging\nfrom penstock import _env\n_env.quiet_libraries()\n"
+             "logging.basicConfig()\nlogging.getLogger('absl').setLevel(logging.WARNING)\n"
+             "logging.getLogger('absl').warning('`capital-gain` is not a valid tf.function parameter name')\n"
+             "logging.getLogger('absl').error('a real problem')\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={k: v for k, v in os.environ.items() if k != "PENSTOCK_VERBOSE"})
+    assert "capital-gain" not in done.stderr and "a real problem" in done.stderr

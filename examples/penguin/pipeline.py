@@ -72,7 +72,9 @@ def create_pipeline(
     steps = train_steps if train_steps is not None else int(os.environ.get("PENGUIN_TRAIN_STEPS", "100"))
     example_gen = CsvExampleGen(input_base=data_root or os.path.join(HERE, "data"), input_pattern="penguins.csv")
     statistics = StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = SchemaGen(statistics=statistics.outputs["statistics"])
+    # Once a model is blessed, new data must fit the schema of its run: a change stops the run
+    # here. To change the schema on purpose, name the features: accept_changes=["feature", ...].
+    schema = SchemaGen(statistics=statistics.outputs["statistics"], accept_changes=[])
     validator = ExampleValidator(statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
     transform = Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"], module_file=MODULE_FILE

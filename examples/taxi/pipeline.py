@@ -84,7 +84,9 @@ def create_pipeline(
         column_types={name: "float" for name in FLOAT_COLUMNS},
     )
     statistics = StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = SchemaGen(statistics=statistics.outputs["statistics"])
+    # Once a model is blessed, new data must fit the schema of its run: a change stops the run
+    # here. To change the schema on purpose, name the features: accept_changes=["feature", ...].
+    schema = SchemaGen(statistics=statistics.outputs["statistics"], accept_changes=[])
     validator = ExampleValidator(
         statistics=statistics.outputs["statistics"],
         schema=schema.outputs["schema"],

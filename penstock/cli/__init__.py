@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("penstock.cli.run", "run", "Run a pipeline file locally."),
     "runs": ("penstock.cli.inspect", "runs", "List runs with status and duration."),
     "show": ("penstock.cli.inspect", "show", "Show a run: executions, timings, cache decisions, artifacts."),
+    "metrics": ("penstock.cli.inspect", "metrics", "Per-slice metrics, thresholds and verdicts of a run's evaluations."),
     "lineage": ("penstock.cli.inspect", "lineage", "Show an artifact's upstream and downstream lineage."),
     "run-node": ("penstock.cli.run_node", "run_node", "Run one component of a pipeline run (used by orchestrators)."),
     "serve": ("penstock.serving.cli", "serve", "Serve models over TF Serving's REST and gRPC APIs."),

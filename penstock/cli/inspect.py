@@ -56,6 +56,20 @@ def _console() -> Any:
     return Console(highlight=False, width=max(100, os.get_terminal_size().columns if os.isatty(1) else 160))
 
 
+_STYLES = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.FAILED: "red",
+           ExecutionState.RUNNING: "blue", ExecutionState.CANCELED: "yellow", "INTERRUPTED": "red"}
+
+
+def _shown_state(state: str, properties: dict[str, Any], error: str | None) -> tuple[str, str | None]:
+    """A RUNNING record whose process on this host is gone is shown as what it is: interrupted
+    (the next `penstock run` of its pipeline, --resume and gc record it so)."""
+    from penstock.runtime import liveness
+
+    if state == ExecutionState.RUNNING and liveness.process_gone(properties):
+        return "INTERRUPTED", liveness.describe_gone(properties)
+    return state, error
+
+
 @click.command()
 @metadata_option
 @click.option("--pipeline", "pipeline_name", default=None, help="Only runs of this pipeline.")
@@ -67,9 +81,9 @@ def runs(metadata: str | None, pipeline_name: str | None, limit: int) -> None:
     store = open_store(metadata)
     table = Table("run", "pipeline", "state", "started", "duration", "error")
     for run in store.list_runs(pipeline_name)[:limit]:
-        style = {ExecutionState.COMPLETE: "green", ExecutionState.FAILED: "red", ExecutionState.RUNNING: "blue"}.get(run.state, "")
-        table.add_row(run.run_id, run.pipeline_name, f"[{style}]{run.state}[/]", _when(run.start_ms),
-                      _seconds(run.duration_s), (run.error or "")[:80])
+        state, error = _shown_state(run.state, run.properties, run.error)
+        table.add_row(run.run_id, run.pipeline_name, f"[{_STYLES.get(state, '')}]{state}[/]", _when(run.start_ms),
+                      _seconds(run.duration_s), (error or "")[:80])
     _console().print(table)
 
 
@@ -83,21 +97,22 @@ def show(metadata: str | None, run_id: str | None) -> None:
     store = open_store(metadata)
     run = store.get_run(run_id) if run_id else store.latest_run()
     console = _console()
-    console.print(f"[bold]run {run.run_id}[/] of pipeline [bold]{run.pipeline_name}[/]: {run.state}, "
+    run_state, run_error = _shown_state(run.state, run.properties, run.error)
+    console.print(f"[bold]run {run.run_id}[/] of pipeline [bold]{run.pipeline_name}[/]: {run_state}, "
                   f"started {_when(run.start_ms)}, {_seconds(run.duration_s)}")
-    if run.error:
-        console.print(f"[red]error:[/] {run.error}")
+    if run_error:
+        console.print(f"[red]error:[/] {run_error}")
     table = Table("execution", "component", "state", "duration", "cache decision", "outputs")
     for record in store.run_executions(run.run_id):
         _, outputs = store.execution_artifacts(record.id)
         shown = "\n".join(
             f"{key}: #{a.id} {a.TYPE_NAME} {a.uri}" for key, arts in outputs.items() for a in arts
         )
-        style = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.FAILED: "red", ExecutionState.RUNNING: "blue"}.get(record.state, "")
+        state, error = _shown_state(record.state, record.properties, record.error)
         decision = record.cache_decision or ""
-        if record.error:
-            decision = (decision + "\n" if decision else "") + f"[red]error: {record.error}[/]"
-        table.add_row(str(record.id), record.component_id, f"[{style}]{record.state}[/]",
+        if error:
+            decision = (decision + "\n" if decision else "") + f"[red]error: {error}[/]"
+        table.add_row(str(record.id), record.component_id, f"[{_STYLES.get(state, '')}]{state}[/]",
                       _seconds(record.duration_s), decision, shown)
     console.print(table)
 
@@ -120,3 +135,44 @@ def lineage(metadata: str | None, artifact_id: int, depth: int) -> None:
         tree = Tree(f"[bold]{direction}[/] of #{root.id} {root.TYPE_NAME} {root.uri}")
         graph.build_tree(tree, artifact_id, direction, depth)
         console.print(tree)
+
+
+@click.command()
+@metadata_option
+@click.argument("run_id", required=False)
+@click.option("--all-metrics", is_flag=True, help="Also the metrics without a threshold (default: those with one, "
+                                                  "and every metric when none has a threshold).")
+def metrics(metadata: str | None, run_id: str | None, all_metrics: bool) -> None:
+    """Per-slice metrics of RUN_ID's evaluations (default: the latest run), with their thresholds,
+    the Evaluator's verdict per slice, and the blessing."""
+    from rich.table import Table
+
+    from penstock.report.compare import threshold_text
+    from penstock.report.model import RunReport
+
+    store = open_store(metadata)
+    report = RunReport(store, run_id)
+    console = _console()
+    console.print(f"[bold]run {report.run.run_id}[/] of pipeline [bold]{report.run.pipeline_name}[/]: {report.run.state}")
+    evaluations = report.evaluations()
+    if not evaluations:
+        console.print("no evaluation in this run")
+    for evaluation in evaluations:
+        console.print(f"\n[bold]{evaluation['component']}[/]: ModelEvaluation #{evaluation['artifact']['id']}")
+        for problem in evaluation["errors"] + evaluation["warnings"]:
+            console.print(f"[yellow]{problem}[/]")
+        rows = evaluation["metrics"]
+        shown = rows if all_metrics or not any(r["has_threshold"] for r in rows) else [r for r in rows if r["has_threshold"]]
+        table = Table("metric", "slice", "value", "threshold", "result")
+        for row in shown:
+            result = ("[green]passed[/]" if row["passed"] else "[red]FAILED[/]") if row["has_threshold"] else ""
+            table.add_row(row["metric"], row["slice"], f"{row['value']:.4f}", threshold_text(row), result)
+        console.print(table)
+        validation = evaluation["validation"]
+        if validation is not None:
+            verdict = "[green]validation passed[/]" if validation["ok"] else "[red]validation failed[/]"
+            console.print(verdict + "".join(f"\n  {f['slice']}: {f['message']}" for f in validation["failures"]))
+    for blessing in report.blessings():
+        mark = "[green]BLESSED[/]" if blessing["blessed"] else "[red]NOT BLESSED[/]"
+        console.print(f"{blessing['component']}: {mark}" + (f": {blessing['explanation']}" if blessing["explanation"] else ""))
+

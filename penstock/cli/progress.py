@@ -10,8 +10,11 @@ from typing import Any
 from penstock.metadata.states import ExecutionState
 from penstock.runtime.node_execution import NodeOutcome
 
-_SYMBOLS = {ExecutionState.COMPLETE: "✓", ExecutionState.CACHED: "↺", ExecutionState.REUSED: "↺", ExecutionState.FAILED: "✗", ExecutionState.SKIPPED: "·"}
-_STYLES: dict[str, str] = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.REUSED: "cyan", ExecutionState.FAILED: "red", ExecutionState.SKIPPED: "yellow", ExecutionState.RUNNING: "blue"}
+_SYMBOLS = {ExecutionState.COMPLETE: "✓", ExecutionState.CACHED: "↺", ExecutionState.REUSED: "↺", ExecutionState.FAILED: "✗",
+            ExecutionState.SKIPPED: "·", ExecutionState.CANCELED: "✗"}
+_STYLES: dict[str, str] = {ExecutionState.COMPLETE: "green", ExecutionState.CACHED: "cyan", ExecutionState.REUSED: "cyan",
+                           ExecutionState.FAILED: "red", ExecutionState.SKIPPED: "yellow", ExecutionState.RUNNING: "blue",
+                           ExecutionState.CANCELED: "red"}
 
 
 class ConsoleProgress:
@@ -87,6 +90,10 @@ class ConsoleProgress:
                 detail = f": {outcome.error}"
             self._log(f"[{style}]{symbol}[/] {outcome.node_id} [dim]{outcome.duration_s:.2f} s[/]{detail}")
             self._refresh()
+
+    def run_stopping(self, message: str) -> None:
+        with self._lock:
+            self._log(f"[yellow]■[/] {message}")
 
     def node_retrying(self, node_id: str, attempt: int, error: str) -> None:
         with self._lock:

@@ -3,7 +3,6 @@ run in the metadata store in a local web UI."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import click
@@ -21,8 +20,7 @@ def report(metadata: str | None, run_id: str | None, output: str | None) -> None
     timings, data statistics, anomalies, evaluation per slice, blessing, push and lineage."""
     from penstock import _env
 
-    _env.use_keras_2()
-    _env.quiet_libraries()
+    _env.configure_command_process()
     from penstock.report.model import gather_run
     from penstock.report.render import render_report
 
@@ -37,15 +35,6 @@ def report(metadata: str | None, run_id: str | None, output: str | None) -> None
     click.echo(f"wrote {os.path.abspath(path)} (run {data['run']['run_id']}, {data['run']['state']})")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @click.command()
 @metadata_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -55,18 +44,17 @@ def ui(metadata: str | None, host: str, port: int) -> None:
     """Browse every run in the metadata store: run list, per-run reports, and /compare?a=RUN&b=RUN."""
     from penstock import _env
 
-    _env.use_keras_2()
-    _env.quiet_libraries()
-    from penstock.report.server import make_server, warm_up
+    _env.configure_command_process()
+    from penstock.report.server import is_loopback, make_server
 
     store = open_store(metadata)
     try:
         server = make_server(store, host, port)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    if not _is_loopback(host):
-        click.secho(f"warning: the UI has no authentication and listens on {host}", fg="yellow", err=True)
-    warm_up(store)
+    if not is_loopback(host):
+        click.secho(f"warning: the UI has no authentication and listens on {host}; it answers any Host name",
+                    fg="yellow", err=True)
     click.echo(f"penstock ui serving http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from penstock.cli.inspect import metadata_option_with_default
+from penstock.metadata.states import ExecutionState
 
 
 @click.command()
@@ -19,10 +20,16 @@ from penstock.cli.inspect import metadata_option_with_default
 @click.option("--from", "from_node", metavar="COMPONENT", help="Start at this component (and run what depends on it).")
 @click.option("--to", "to_node", metavar="COMPONENT", help="Stop after this component (run only what it needs).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Components run in parallel at most.")
+@click.option("--fail-if-not-blessed", is_flag=True,
+              help="Exit with code 2 when the run completes but a model it evaluated was not blessed (for CI).")
 @click.option("-v", "--verbose", is_flag=True, help="Show library logs and full tracebacks.")
 def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | None, from_node: str | None,
-        to_node: str | None, workers: int | None, verbose: bool) -> None:
-    """Run the pipeline defined in PIPELINE_FILE on this machine."""
+        to_node: str | None, workers: int | None, fail_if_not_blessed: bool, verbose: bool) -> None:
+    """Run the pipeline defined in PIPELINE_FILE on this machine.
+
+    Ctrl-C once: start nothing new and wait for the running components; twice, or SIGTERM: stop
+    now. Either way the run is recorded CANCELED (exit code 130, or 143 for SIGTERM) and
+    --resume continues it."""
     import os
 
     if verbose:
@@ -49,13 +56,39 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
         console.print(line)
     style = "green" if result.succeeded else "red"
     console.print(f"[{style}]run {result.run_id} {result.state.lower()}[/] in {result.duration_s:.1f} s")
+    same_store = " (on the same --metadata store)" if metadata else ""
+    resume_hint = f"penstock run {pipeline_file} --resume {result.run_id}{same_store}"
+    if result.state == ExecutionState.CANCELED:
+        console.print(f"Continue it with: {resume_hint}")
+        from penstock.storage.reach import finish_process
+
+        # 128 + the signal, as a shell reports a process the signal ended. Canceled components
+        # may still run in their threads, recorded and discarded already: do not wait for them.
+        finish_process(128 + result.signal if result.signal else 130, threads_left=True)
     if not result.succeeded:
         for node_id, error in result.errors.items():
             if not error.startswith("not run"):
                 console.print(f"[red]{node_id}[/]: {error}")
-        same_store = " (on the same --metadata store)" if metadata else ""
-        console.print(f"Fix the cause, then resume with: penstock run {pipeline_file} --resume {result.run_id}{same_store}")
+        console.print(f"Fix the cause, then resume with: {resume_hint}")
         sys.exit(1)
+    unblessed = not_blessed(result, pipeline)
+    if fail_if_not_blessed and unblessed:
+        console.print(f"[yellow]--fail-if-not-blessed[/]: not blessed by {', '.join(unblessed)}")
+        sys.exit(2)
+
+
+def not_blessed(result: Any, pipeline: Any) -> list[str]:
+    """Components of this run that produced a blessing saying no (model or infrastructure);
+    resolvers, which re-list earlier verdicts, do not count."""
+    from penstock.dsl.resolver import Resolver
+    from penstock.dsl.standard_artifacts import InfraBlessing, ModelBlessing
+
+    return sorted(
+        node_id for node_id, outputs in result.outputs.items()
+        if not isinstance(pipeline.node(node_id), Resolver)
+        for artifact in outputs.values()
+        if isinstance(artifact, (ModelBlessing, InfraBlessing)) and artifact.get_property("blessed") != 1
+    )
 
 
 def verdicts(result: Any, pipeline: Any) -> list[str]:

@@ -8,11 +8,13 @@ failure handling apply.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
 
 from penstock.cli.inspect import metadata_option_with_default
+from penstock.metadata.states import ExecutionState
 
 
 @click.command("run-node")
@@ -38,5 +40,10 @@ def run_node(pipeline_file: str, node_id: str, run_id: str, metadata: str | None
     progress = ConsoleProgress([node_id], live=False)
     outcome = run_single_node(pipeline, node_id, run_id, metadata=metadata, pipeline_root=pipeline_root,
                               enable_cache=not no_cache, max_attempts=max_attempts, observer=progress)
+    if outcome.state == ExecutionState.CANCELED:
+        from penstock.storage.reach import finish_process
+
+        signum = signal.SIGTERM if "SIGTERM" in (outcome.error or "") else signal.SIGINT
+        finish_process(128 + signum, threads_left=True)
     if not outcome.succeeded:
         sys.exit(1)

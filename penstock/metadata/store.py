@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -128,6 +129,50 @@ def _set_value(target: Any, key: str, value: Any, int32_only: bool = False) -> N
         target[key].string_value = json.dumps(value, sort_keys=True, default=str)
 
 
+def _failure_message(error: Exception, where: str) -> str:
+    # MLMD's text is "[what it did]Error when executing query: <reason> query: <the SQL>": keep the reason.
+    found = re.search(r"Error when executing query: (.*?) query:", str(error), re.S)
+    reason = found.group(1).strip() if found else str(error).strip().splitlines()[0]
+    hint = ""
+    if "disk is full" in reason or "no space" in reason.lower():
+        hint = " (free space on the disk that holds it, then continue the run with `penstock run ... --resume`)"
+    return f"cannot write to the metadata store {where}: {reason}{hint}"
+
+
+class _Client:
+    """MLMD's client, reopened after a call fails inside its transaction: MLMD leaves that
+    transaction open, and every later call on the same client fails with "Transaction already
+    open", so a full disk would otherwise turn one failure into a cascade. Failures that
+    ``MetadataStore._retrying`` retries pass through unchanged; the others become MetadataError."""
+
+    def __init__(self, client: Any, reopen: Callable[[], Any], where: str) -> None:
+        self._client = client
+        self._reopen = reopen
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from ml_metadata import errors
+
+            try:
+                return method(*args, **kwargs)
+            except (errors.InternalError, errors.FailedPreconditionError, errors.UnknownError,
+                    errors.ResourceExhaustedError, errors.DataLossError) as e:
+                try:
+                    self._client = self._reopen()
+                except Exception:  # the store cannot even be opened now: the next call says so
+                    pass
+                if any(text in str(e).lower() for text in _TRANSIENT):
+                    raise
+                raise MetadataError(_failure_message(e, self._where)) from None
+
+        return call
+
+
 class MetadataStore:
     """penstock's gateway to ML Metadata."""
 
@@ -145,7 +190,8 @@ class MetadataStore:
         proto = config.to_proto()
         try:
             # Opening a new MySQL database creates MLMD's schema: racing processes may collide.
-            self._store = self._retrying(lambda: metadata_store.MetadataStore(proto), "opening")
+            client = self._retrying(lambda: metadata_store.MetadataStore(proto), "opening")
+            self._store = _Client(client, lambda: metadata_store.MetadataStore(proto), config.describe())
         except MetadataError:
             raise
         except Exception as e:

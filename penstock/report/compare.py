@@ -13,14 +13,13 @@ def _metrics(data: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def _threshold(row: dict[str, Any] | None) -> str:
+def threshold_text(row: dict[str, Any] | None) -> str:
+    """A metric row's threshold as text: ">= 0.7", "<= 0.2", plus a relative change's note."""
     if row is None or not row["has_threshold"]:
         return ""
-    parts = []
-    if row["lower"] is not None:
-        parts.append(f">= {row['lower']:.4g}")
-    if row["upper"] is not None:
-        parts.append(f"<= {row['upper']:.4g}")
+    parts = [f">= {row['lower']:.4g}"] if row["lower"] is not None else []
+    parts += [f"<= {row['upper']:.4g}"] if row["upper"] is not None else []
+    parts += [row["note"]] if row.get("note") else []
     return ", ".join(parts)
 
 
@@ -35,7 +34,7 @@ def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "metric": key[0], "slice": key[1], "a": va, "b": vb,
             "delta": vb - va if va is not None and vb is not None else None,
-            "threshold": _threshold(rb or ra),
+            "threshold": threshold_text(rb or ra),
         })
     return rows
 

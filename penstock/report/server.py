@@ -4,13 +4,15 @@ Pages: ``/`` lists runs, ``/runs/<run>`` shows the same views as the HTML report
 ``/runs/<run>/report.html`` downloads that report as one self-contained file and
 ``/compare?a=RUN&b=RUN`` puts two runs' metrics side by side. It reads the store on every
 request, so runs finishing while the UI is open appear on reload. There is no authentication:
-it binds to 127.0.0.1 unless told otherwise.
+it binds to 127.0.0.1 unless told otherwise, and then answers only requests whose ``Host``
+names a loopback address (``localhost``, ``127.0.0.1``, ``[::1]``): a web page on another site
+cannot reach it through a DNS name rebound to 127.0.0.1 (DNS rebinding).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import mimetypes
-import threading
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -29,8 +31,9 @@ _STATIC = {"vega.min.js", "vega-lite.min.js", "vega-embed.min.js"}
 class ReportApp:
     """The WSGI application; one MetadataStore shared by all requests (it serializes access)."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: MetadataStore, *, loopback_only: bool = True) -> None:
         self.store = store
+        self.loopback_only = loopback_only
         self.url_map = Map([
             Rule("/", endpoint="runs"),
             Rule("/runs/<run_id>", endpoint="run"),
@@ -67,6 +70,11 @@ class ReportApp:
         return response
 
     def dispatch(self, request: Request) -> Response:
+        if self.loopback_only and not is_loopback(_host_name(request.host)):
+            return _html(render.render_error(
+                403, f"this UI answers only to loopback names (localhost, 127.0.0.1, [::1]), not Host "
+                     f"{request.host[:100]!r}: a protection against DNS rebinding. Serve it wider with "
+                     "penstock ui --host ADDRESS"), 403)
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
@@ -87,27 +95,24 @@ def _html(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/html")
 
 
-def warm_up(store: MetadataStore) -> threading.Thread | None:
-    """Import TFMA in the background when some run has an evaluation: the import takes tens of
-    seconds, which would otherwise land on the first request for such a run."""
-    from penstock.dsl.standard_artifacts import ModelEvaluation
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    pipelines = {r.pipeline_name for r in store.list_runs()}
-    if not any(store.live_artifacts_of_type(p, ModelEvaluation) for p in pipelines):
-        return None
 
-    def load() -> None:
-        from penstock.report.evaluation import import_tfma
-
-        import_tfma()
-
-    thread = threading.Thread(target=load, name="penstock-ui-warm-up", daemon=True)
-    thread.start()
-    return thread
+def _host_name(host: str) -> str:
+    """``Host`` without its port: ``[::1]:8765`` -> ``::1``, ``localhost:8765`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def make_server(store: MetadataStore, host: str = "127.0.0.1", port: int = 8765) -> Any:
     """A threaded werkzeug server (port 0 picks a free port: see ``server.server_port``)."""
     from werkzeug.serving import make_server as werkzeug_server
 
-    return werkzeug_server(host, port, ReportApp(store), threaded=True)
+    return werkzeug_server(host, port, ReportApp(store, loopback_only=is_loopback(host)), threaded=True)

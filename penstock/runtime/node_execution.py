@@ -7,6 +7,12 @@ object store alike, nothing is renamed); the artifacts are recorded in ML Metada
 same transaction that completes the execution, which is the commit point. A process killed
 mid-write therefore leaves a RUNNING execution, files no LIVE artifact points at (removed by
 ``--resume`` and ``penstock gc``) and no artifact at all.
+
+Every other way an execution can end is recorded: an exception (FAILED, retried only when
+``faults.is_retryable``), ``sys.exit``/``os._exit`` in the component (FAILED, ``faults``), a
+metadata write that fails (the outputs are discarded, FAILED recorded once the store accepts it),
+and :meth:`NodeExecutor.cancel` (a signal: CANCELED with the reason, files discarded; the thread
+still running the component records nothing when it returns).
 """
 
 from __future__ import annotations
@@ -24,15 +30,17 @@ from penstock.dsl.artifact import Artifact, ArtifactState
 from penstock.dsl.component import Component, Node
 from penstock.dsl.pipeline import Pipeline
 from penstock.dsl.resolver import Resolver
-from penstock.errors import ExecutionError, PenstockError, StorageError, ValidationGateError
+from penstock.errors import MetadataError, PenstockError, ValidationGateError
 from penstock.metadata.states import SUCCEEDED, ExecutionState
 from penstock.metadata.store import ExecutionRecord, MetadataStore, now_ms
+from penstock.runtime import faults, liveness
 from penstock.runtime.cache_key import CacheKey
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
-from penstock.storage import filesystem, staging
+from penstock.storage import filesystem, layout, staging
 
 COMPLETE, CACHED, FAILED = ExecutionState.COMPLETE, ExecutionState.CACHED, ExecutionState.FAILED
+CANCELED = ExecutionState.CANCELED
 
 
 @dataclasses.dataclass
@@ -45,7 +53,7 @@ class NodeOutcome:
     duration_s: float = 0.0
     cache_decision: str = ""
     attempts: int = 0
-    retryable: bool = False  # a runtime failure; user mistakes are never retried
+    retryable: bool = False  # see penstock.runtime.faults.is_retryable
 
     @property
     def succeeded(self) -> bool:
@@ -77,6 +85,29 @@ class NodeExecutor:
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
         self._preloading: threading.Thread | None = None
+        # Executions recorded RUNNING and not yet ended, by id: what cancel() ends.
+        self._open: dict[int, tuple[Component, staging.ExecutionFiles | None]] = {}
+        self.canceled: str | None = None  # the reason, once cancel() ran
+
+    def cancel(self, reason: str) -> list[str]:
+        """End every execution still running as CANCELED with ``reason``, remove what it wrote,
+        and start no other: for a run stopped by a signal while components run in threads that
+        cannot be interrupted. Returns the ids of the components canceled."""
+        with self._lock:
+            self.canceled = reason
+            open_executions, self._open = self._open, {}
+            for execution_id, (node, files) in open_executions.items():
+                self.store.finish_execution(
+                    execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+                    state=CANCELED, outputs={}, properties={"error": reason},
+                )
+                _discard(self.pipeline.pipeline_root, node, execution_id, files)
+        return [node.id for node, _ in open_executions.values()]
+
+    def running(self) -> list[str]:
+        """Components with an execution in progress, for messages."""
+        with self._lock:
+            return [node.id for node, _ in self._open.values()]
 
     # -- entry point --------------------------------------------------------------------------
     def flush(self) -> None:
@@ -212,7 +243,7 @@ class NodeExecutor:
             outcome = self._attempt(node, inputs, {**base_props, "cache_decision": decision, "attempt": attempt})
             outcome.attempts = attempt
             outcome.cache_decision = decision
-            if not (outcome.retryable and attempt < policy.max_attempts):
+            if not (outcome.retryable and attempt < policy.max_attempts) or self.canceled:
                 return outcome
             if self.on_attempt_failed:
                 self.on_attempt_failed(node.id, attempt, outcome.error or "")
@@ -241,10 +272,14 @@ class NodeExecutor:
         return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error)
 
     def _attempt(self, node: Component, inputs: dict[str, list[Artifact]], props: dict[str, Any]) -> NodeOutcome:
-        execution_id = self.store.record_execution(
-            pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-            type_name=node.type_name, state=ExecutionState.RUNNING, inputs=inputs, outputs={}, properties=props,
-        )
+        with self._lock:  # a canceled run starts nothing; a started execution is always open
+            if self.canceled:
+                return NodeOutcome(node.id, CANCELED, error=self.canceled)
+            execution_id = self.store.record_execution(
+                pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id, type_name=node.type_name,
+                state=ExecutionState.RUNNING, inputs=inputs, outputs={}, properties={**props, **liveness.identity()},
+            )
+            self._open[execution_id] = (node, None)
         beam_args = self.beam_args(node)
         try:
             files = staging.prepare(
@@ -255,12 +290,15 @@ class NodeExecutor:
                 runner=runner_name(beam_args),
             )
         except PenstockError as e:  # nothing was written: a wrong root or runner is a user mistake
-            return self._finish_failed(node, execution_id, props, str(e), retryable=False)
+            return self._end_failed(node, execution_id, props, _message(node, e), retryable=False)
         except Exception as e:  # a store that cannot be reached right now: worth another attempt
-            return self._finish_failed(node, execution_id, props, f"storage: {type(e).__name__}: {e}", retryable=True)
+            return self._end_failed(node, execution_id, props, f"storage: {type(e).__name__}: {e}", retryable=True)
+        with self._lock:
+            if execution_id in self._open:
+                self._open[execution_id] = (node, files)
 
         error: str | None = None
-        user_error = False
+        retryable = False
         gate: ValidationGateError | None = None
         try:
             ctx = ExecutorContext(
@@ -272,37 +310,74 @@ class NodeExecutor:
             )
             try:
                 _env.use_keras_2()  # before the executor can import TensorFlow
-                node.executor_fn()(ctx)
+                with faults.component_exits_contained():
+                    node.executor_fn()(ctx)
             except ValidationGateError as e:  # the outputs (the anomalies) are kept and recorded
                 gate = e
-            files.publish()
+            files.publish()  # inside: a failure to publish fails (and may retry) the attempt
         except PenstockError as e:
-            error, user_error = str(e), not isinstance(e, (ExecutionError, StorageError))
+            error, retryable = _message(node, e), faults.is_retryable(e)
+            props["traceback"] = traceback.format_exc()[-8000:]
+        except SystemExit as e:  # sys.exit() or os._exit() in the component: its own bug
+            error = faults.describe_exit(e)
             props["traceback"] = traceback.format_exc()[-8000:]
         except Exception as e:
-            error = describe_user_exception(e)
+            error, retryable = describe_user_exception(e), faults.is_retryable(e)
             props["traceback"] = traceback.format_exc()[-8000:]
         finally:
             files.cleanup()
         props.update(files.properties())
 
         if error is not None:
-            files.discard()
-            return self._finish_failed(node, execution_id, props, error, retryable=not user_error)
+            return self._end_failed(node, execution_id, props, error, retryable=retryable)
 
         outputs = files.outputs
         for artifact in outputs.values():
             artifact.state = ArtifactState.LIVE
         state = FAILED if gate is not None else COMPLETE
-        final_props = {**props, "error": str(gate)} if gate is not None else props
-        self.store.finish_execution(
-            execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
-            state=state, outputs=outputs, properties=final_props,
-        )
+        final_props = {**props, "error": _message(node, gate)} if gate is not None else props
+        with self._lock:
+            if execution_id not in self._open:  # canceled while the component ran
+                files.discard()
+                return NodeOutcome(node.id, CANCELED, execution_id=execution_id, error=self.canceled)
+            try:
+                self.store.finish_execution(
+                    execution_id, pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id,
+                    state=state, outputs=outputs, properties=final_props,
+                )
+            except MetadataError as e:
+                # Not recorded, so not LIVE: the files go, and the failure is recorded if the
+                # store takes it now (a full disk may have been freed by that very discard).
+                for artifact in outputs.values():
+                    artifact.state, artifact.id = ArtifactState.PENDING, None
+                del self._open[execution_id]
+                files.discard()
+                self._try_record_failure(node, execution_id, props, str(e))
+                return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=str(e))
+            del self._open[execution_id]
         published = {k: [a] for k, a in outputs.items()}
         if gate is not None:
-            return NodeOutcome(node.id, FAILED, published, execution_id, error=str(gate))
+            return NodeOutcome(node.id, FAILED, published, execution_id, error=_message(node, gate))
         return NodeOutcome(node.id, COMPLETE, published, execution_id)
+
+    def _end_failed(self, node: Component, execution_id: int, props: dict[str, Any], error: str, *,
+                    retryable: bool) -> NodeOutcome:
+        """Record a failed attempt and remove its files, unless cancel() ended it first."""
+        with self._lock:
+            entry = self._open.pop(execution_id, None)
+            if entry is None:
+                return NodeOutcome(node.id, CANCELED, execution_id=execution_id, error=self.canceled)
+            _discard(self.pipeline.pipeline_root, node, execution_id, entry[1])
+            try:
+                return self._finish_failed(node, execution_id, props, error, retryable=retryable)
+            except MetadataError as e:
+                return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=f"{error} (and {e})")
+
+    def _try_record_failure(self, node: Component, execution_id: int, props: dict[str, Any], error: str) -> None:
+        try:
+            self._finish_failed(node, execution_id, props, error, retryable=False)
+        except MetadataError:  # still refused: the run's record says RUNNING until --resume
+            pass
 
     def _finish_failed(self, node: Component, execution_id: int, props: dict[str, Any], error: str, *,
                        retryable: bool) -> NodeOutcome:
@@ -311,6 +386,24 @@ class NodeExecutor:
             state=FAILED, outputs={}, properties={**props, "error": error},
         )
         return NodeOutcome(node.id, FAILED, execution_id=execution_id, error=error, retryable=retryable)
+
+
+def _message(node: Component, error: BaseException) -> str:
+    """An error's text without a leading ``<component id>: `` (the execution names its
+    component already; shown with the id again it read ``Evaluator: Evaluator: ...``)."""
+    text = str(error)
+    prefix = f"{node.id}: "
+    while text.startswith(prefix):
+        text = text[len(prefix):]
+    return text
+
+
+def _discard(pipeline_root: str, node: Component, execution_id: int, files: staging.ExecutionFiles | None) -> None:
+    if files is not None:
+        files.discard()
+    else:  # ended before its files were prepared: whatever prepare() may have created
+        staging.discard_execution(pipeline_root, execution_id,
+                                  [layout.output_uri(pipeline_root, node.id, key, execution_id) for key in node.SPEC.outputs])
 
 
 def inputs_from_outputs(node: Node, produced: dict[str, dict[str, list[Artifact]]]) -> dict[str, list[Artifact]]:

@@ -8,6 +8,7 @@ context, and the run's state is kept current as tasks finish.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 from penstock.dsl.artifact import Artifact
@@ -16,6 +17,7 @@ from penstock.errors import ExecutionError
 from penstock.metadata import connection
 from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore, now_ms
+from penstock.runtime.interrupts import Interrupts
 from penstock.runtime.node_execution import NodeExecutor, NodeOutcome, latest_outputs
 
 
@@ -59,9 +61,14 @@ def run_single_node(
     # modules in the background only costs CPU, which parallel tasks share, and it raced this
     # node's own imports into a deadlock (two Kubeflow tasks hung in pyarrow's and TensorFlow's imports).
     executor = NodeExecutor(store, pipeline, run_id, enable_cache=enable_cache, preload=False)
-    outcome = executor.execute(node, inputs)
+    interrupts = Interrupts()
+    with interrupts.installed():
+        outcome = _execute_interruptibly(executor, node, inputs, interrupts, observer)
     if observer:
         observer.node_finished(outcome)
+    if outcome.state == ExecutionState.CANCELED:
+        store.update_run(run_id, state=ExecutionState.CANCELED, end_ms=now_ms(), error=f"{node_id}: {outcome.error}")
+        return outcome
 
     executions = store.run_executions(run_id)
     latest_state = {}
@@ -72,3 +79,34 @@ def run_single_node(
     elif all(latest_state.get(n.id) in (ExecutionState.COMPLETE, ExecutionState.CACHED) for n in pipeline.order):
         store.update_run(run_id, state=ExecutionState.COMPLETE, end_ms=now_ms(), error="")
     return outcome
+
+
+def _execute_interruptibly(executor: NodeExecutor, node: Any, inputs: dict[str, list[Artifact]],
+                           interrupts: Interrupts, observer: Any) -> NodeOutcome:
+    """Execute in a thread while this (main) thread watches for signals: a second Ctrl-C or a
+    SIGTERM (a deleted pod, a killed Airflow task) records the execution CANCELED at once; the
+    thread, which cannot be interrupted, is left to the process's end."""
+    result: list[NodeOutcome] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(executor.execute(node, inputs))
+        except BaseException as e:  # re-raised in the main thread
+            failure.append(e)
+
+    thread = threading.Thread(target=work, name=f"penstock-{node.id}", daemon=True)
+    thread.start()
+    announced = False
+    while thread.is_alive():
+        thread.join(0.5)  # a signal handler cannot wake a join: look at the flags twice a second
+        if interrupts.cancel_reason:
+            executor.cancel(interrupts.cancel_reason)
+            return NodeOutcome(node.id, ExecutionState.CANCELED, error=interrupts.cancel_reason)
+        if interrupts.stop_reason and not announced and hasattr(observer, "run_stopping"):
+            announced = True
+            observer.run_stopping(f"{interrupts.stop_reason}: waiting for {node.id} to finish. "
+                                  "Press Ctrl-C again to stop now (recorded CANCELED).")
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -5,7 +5,7 @@ An execution writes under prefixes of its own and commits by its LIVE record in 
 prefixes behind (``--resume`` removes those of the run it resumes). This finds the rest: under
 each root, every ``<component>/<output>/<execution id>`` prefix and every ``.temp/<execution
 id>`` that no LIVE artifact points at, whose execution this store knows and has ended (or whose
-run has ended). Prefixes of executions the store does not know are reported, not removed: the
+run has ended, or whose process on this host is gone: ``penstock.runtime.liveness``). Prefixes of executions the store does not know are reported, not removed: the
 root may be shared with another store. Layouts of earlier penstock versions (``.staging``,
 ``.tmp``) are collected too.
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from penstock.dsl.artifact import ArtifactState
 from penstock.metadata.states import ExecutionState
 from penstock.metadata.store import MetadataStore
+from penstock.runtime import liveness
 from penstock.storage import filesystem, layout
 
 _SCRATCH_DIRS = (layout.TEMP_DIR, ".staging", ".tmp")
@@ -60,7 +61,8 @@ def _collect_root(store: MetadataStore, root: str, dry_run: bool, include_runnin
         if record is None or (component_id and record.component_id != component_id):
             result.unknown.append(uri)
             continue
-        if record.state == ExecutionState.RUNNING and not include_running:
+        # A RUNNING record whose process on this host is gone was killed: nothing writes there.
+        if record.state == ExecutionState.RUNNING and not include_running and not liveness.process_gone(record.properties):
             if record.run_id not in run_states:
                 try:
                     run_states[record.run_id] = store.get_run(record.run_id).state

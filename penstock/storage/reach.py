@@ -135,12 +135,13 @@ def tensorflow_s3_registered() -> bool:
     return _tensorflow_s3_ready
 
 
-def finish_process(code: int) -> None:
+def finish_process(code: int, *, threads_left: bool = False) -> None:
     """End the process with ``code`` (0: return). tensorflow-io's S3 filesystem crashes every process that
     used it at exit ("pure virtual method called", exit code 134) in the AWS SDK's static
     destructors, after Python has finished: such a process runs its exit hooks, flushes and
-    leaves before those destructors run. Any other process exits normally."""
-    if not _tensorflow_s3_ready:
+    leaves before those destructors run. So does one with ``threads_left``: threads still running
+    canceled components, which a normal exit would wait for. Any other process exits normally."""
+    if not _tensorflow_s3_ready and not threads_left:
         if code:
             sys.exit(code)
         return  # a caller embedding the CLI goes on

@@ -402,6 +402,7 @@ BAD_CSVS = {
     "empty_file": (b"", r"bad\.csv: the file is empty"),
     "header_only": (b"a,b\n", r"bad\.csv: the file has a header but no data rows"),
     "type_change_mid_file": (b"a,b\n1,2\n3,4\n5,oops\n", r"bad\.csv, line 4: column 'b' changes type.*'oops'"),
+    "float_turns_text": (b"a,b\n1,2\n3,0.5\n5,abc\n", r"bad\.csv, line 4: column 'b' changes type.*here holds 'abc'"),
     "non_utf8": (b"a,b\n1,caf\xe9\n2,x\n", r"bad\.csv, line 2: bytes .* not valid UTF-8"),
     "duplicate_header": (b"a,a\n1,2\n", r"bad\.csv, line 1: duplicate column names"),
 }
@@ -421,6 +422,16 @@ def test_type_change_far_into_a_big_file_names_the_line(workdir):
     write(data / "bad.csv", b"a,b\n" + b"1,2\n" * 200000 + b"1,two\n")
     with pytest.raises(InputDataError, match=r"line 200002: column 'b' changes type"):
         run_component(CsvExampleGen(input_base=str(data)), workdir / "bad-late-type-out")
+
+
+def test_a_value_longer_than_the_read_block_is_read(workdir):
+    data = workdir / "long-value"
+    long_text = "x" * (10 << 20)  # over two of pyarrow's 4 MiB blocks, and the csv module's 128 KiB field limit
+    write(data / "d.csv", f'a,b\n1,short\n2,"{long_text}"\n3,end\n')
+    examples = run_component(CsvExampleGen(input_base=str(data), output_splits={"all": 1}), workdir / "long-value-out")["examples"]
+    assert as_dict(examples, "row_counts") == {"all": 3}
+    values = sorted(len(e["b"][0]) for e in read_examples(examples, "all"))
+    assert values == [3, 5, 10 << 20]
 
 
 def test_declared_type_violation_names_the_line(workdir):

@@ -126,8 +126,10 @@ def test_unwritable_destination_fails_at_declaration(tmp_path):
     blocker.write_text("x")
     with pytest.raises(PipelineDefinitionError, match="push_destination .* a file, not a directory"):
         _pusher(blocker / "serving")
-    with pytest.raises(PipelineDefinitionError, match="model_name"):
-        _pusher(tmp_path / "serving", model_name="a/b")
+    for refused in ("a/b", "taxi..v2", "..", "with space", "a:b"):
+        with pytest.raises(PipelineDefinitionError, match=f"model_name '{refused}' is not a name the model server accepts"):
+            _pusher(tmp_path / "serving", model_name=refused)
+    _pusher(tmp_path / "serving", model_name="taxi.v2-final_1")
     with pytest.raises(PipelineDefinitionError, match="keep_versions"):
         _pusher(tmp_path / "serving", keep_versions=-1)
 
@@ -218,3 +220,21 @@ def test_a_resumed_push_of_the_same_model_records_its_version_instead_of_pushing
     assert _complete(str(dest / "penguin" / "1"))
     newer = _push(pusher, tmp_path, _retrained(model, 1), _blessing(tmp_path, 1, model_id=1001))
     assert newer.get_property("pushed_version") == 2
+
+
+def test_a_full_destination_fails_with_one_line_naming_it(tmp_path, model):
+    import subprocess
+
+    dest = tmp_path / "full"
+    dest.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(dest)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        with pytest.raises(Exception) as failure:
+            _push(_pusher(dest), tmp_path, model, _blessing(tmp_path, 1))
+        message = str(failure.value)
+        assert f"pushing model 7 to {dest / 'penguin'} failed: No space left on device" in message
+        assert len(message) < 400 and "variables" not in message.split("(")[0]
+        assert os.listdir(dest / "penguin") == []  # nothing half-copied left behind
+    finally:
+        subprocess.run(["umount", "-l", str(dest)], check=False)

@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterable
 
 from penstock.orchestrators.kubeflow.compiler import CompileResult, compile_kubeflow
-from penstock.pipelines.loader import load_pipeline
+from penstock.runtime.loader import load_pipeline
 from tests.conftest import PROJECT_ROOT
 
 IMAGE = "registry.example.com/penstock:pods"
@@ -19,9 +19,9 @@ PASSWORD_VARIABLE = "PENSTOCK_METADATA_PASSWORD"
 SECRET = ("mlmd-db", "password")  # the Kubernetes secret (name, key) holding the MySQL password
 _URI_FOLDER = re.compile(r"(^|/)(gs|s3|s3a|hdfs):(/|$)")
 ONE_COMPONENT_PIPELINE = """\
-from penstock.pipelines.function_component import OutputArtifact, component
-from penstock.pipelines.pipeline import Pipeline
-from penstock.pipelines.standard_artifacts import Examples
+from penstock.dsl.function_component import OutputArtifact, component
+from penstock.dsl.pipeline import Pipeline
+from penstock.dsl.standard_artifacts import Examples
 
 
 @component

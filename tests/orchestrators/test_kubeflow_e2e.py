@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from penstock.dsl.standard_artifacts import Examples, PushedModel
 from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.kubeflow.local_executor import run_compiled
-from penstock.pipelines.standard_artifacts import Examples, PushedModel
 from penstock.storage import filesystem
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 from tests.orchestrators._pods import (

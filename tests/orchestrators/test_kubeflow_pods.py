@@ -130,8 +130,8 @@ def test_independent_tasks_run_together_and_a_failure_stops_only_its_dependents(
 def test_a_task_recording_after_another_failed_the_run_leaves_the_run_failed(backend, tmp_path, request):
     """Each task process caches the run's context; ML Metadata wrote that cached copy back with
     every execution, so a task finishing after another had failed the run set it RUNNING again."""
+    from penstock.dsl.standard_artifacts import Examples
     from penstock.metadata import connection
-    from penstock.pipelines.standard_artifacts import Examples
 
     if backend == "sqlite":
         config = connection.sqlite(str(tmp_path / "m.sqlite"))
@@ -164,10 +164,10 @@ def test_a_one_node_task_process_preloads_no_other_components_modules(tmp_path, 
     """A Kubeflow or Airflow task runs one node and exits: importing the other components'
     modules in the background only cost CPU, and raced the node's own imports into a deadlock."""
     from penstock.metadata import connection
-    from penstock.orchestrators import preload
-    from penstock.orchestrators.node_execution import NodeExecutor
-    from penstock.orchestrators.single_node import run_single_node
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime import preload
+    from penstock.runtime.loader import load_pipeline
+    from penstock.runtime.node_execution import NodeExecutor
+    from penstock.runtime.single_node import run_single_node
 
     calls: list[list[str]] = []
     monkeypatch.setattr(preload, "start_preloading", lambda modules: calls.append(list(modules)) or threading.Thread())
@@ -182,7 +182,7 @@ def test_a_one_node_task_process_preloads_no_other_components_modules(tmp_path, 
 
 
 def test_a_task_running_past_the_timeout_is_killed_and_fails_the_run(tmp_path):
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     project = tmp_path / "project"
     write_one_component_pipeline(project, "hangs", "import time\ntime.sleep(3600)")
@@ -202,7 +202,7 @@ def test_a_task_running_past_the_timeout_is_killed_and_fails_the_run(tmp_path):
 def test_pod_isolation_refuses_what_pods_could_not_share_and_secrets_not_given(tmp_path):
     project = tmp_path / "project"
     write_tiny_pipeline(project)
-    from penstock.pipelines.loader import load_pipeline
+    from penstock.runtime.loader import load_pipeline
 
     spec = str(tmp_path / "tiny.yaml")
     pipeline = load_pipeline(str(project / "pipeline.py"))
@@ -256,9 +256,9 @@ POD_PIPELINE = textwrap.dedent('''
     import time
 
     import penstock
-    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-    from penstock.pipelines.pipeline import Pipeline
-    from penstock.pipelines.standard_artifacts import Examples, Model
+    from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+    from penstock.dsl.pipeline import Pipeline
+    from penstock.dsl.standard_artifacts import Examples, Model
     from penstock.storage import filesystem
 
     MEETING_POINT = "{meeting_point}"
@@ -447,9 +447,9 @@ UNREACHABLE_PIPELINE = textwrap.dedent('''
     import os
 
     from penstock.components.transform import Transform
-    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
-    from penstock.pipelines.pipeline import Pipeline
-    from penstock.pipelines.standard_artifacts import Examples, Model, Schema, TransformGraph
+    from penstock.dsl.function_component import InputArtifact, OutputArtifact, component
+    from penstock.dsl.pipeline import Pipeline
+    from penstock.dsl.standard_artifacts import Examples, Model, Schema, TransformGraph
 
     HERE = os.path.dirname(os.path.abspath(__file__))
     # Beam workers on other machines: they cannot be given local copies of what they cannot reach.
@@ -515,7 +515,7 @@ def test_gs_root_a_component_cannot_reach_fails_naming_it_and_the_reason(tmp_pat
     assert sorted(n for n, t in result.tasks.items() if t.returncode == 0) == [
         "examples-source", "independent", "schema-source"]
     # The reason, from the task's own output: which component, which URI, what cannot reach it, why no copies.
-    assert "Transform: cannot run on PortableRunner" in message
+    assert "✗ Transform" in message and "cannot run on PortableRunner" in message
     assert "TensorFlow's GCS filesystem cannot be pointed at a GCS emulator" in message
     assert "cannot give them local copies instead" in message
     assert f"{prefix}/root/" in message

@@ -215,12 +215,13 @@ def test_killed_executor_leaves_no_live_artifact_and_resumes(tmp_path, penstock_
     killed_output = os.path.join(pipeline.pipeline_root, "step", "out", str(record.id))
     assert os.listdir(killed_output) == ["part-1"]  # written, never recorded
 
-    # gc leaves a RUNNING execution of a run that never ended alone unless told otherwise
-    kept = _run_cli(["gc"], cwd=tmp_path).stdout
-    assert f"kept {killed_output}: its execution is RUNNING" in kept and os.path.exists(killed_output)
+    # The record names its process, which is gone: shown as interrupted, and gc collects its files
+    # (a RUNNING execution whose process lives, or runs on another host, is kept).
+    assert "INTERRUPTED" in _run_cli(["runs"], cwd=tmp_path, env={"COLUMNS": "200"}).stdout
+    collected = _run_cli(["gc"], cwd=tmp_path).stdout
+    assert f"removed {killed_output}" in collected and not os.path.exists(killed_output)
 
     _run_cli(["run", pipeline_file, "--resume"], cwd=tmp_path)
-    assert not os.path.exists(killed_output)  # --resume removes what the killed attempt wrote
     [artifact] = store.live_artifacts_of_type("edit", Examples)
     assert sorted(os.listdir(artifact.uri)) == ["part-1", "part-2"]
     states = [r.state for r in store.run_executions(run.run_id)]

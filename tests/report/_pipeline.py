@@ -124,22 +124,41 @@ def train(examples: InputArtifact[Examples], model: OutputArtifact[Model], fail:
 @component
 def evaluate(examples: InputArtifact[Examples], model: InputArtifact[Model],
              evaluation: OutputArtifact[ModelEvaluation], blessing: OutputArtifact[ModelBlessing],
-             min_accuracy: float = 0.7):
+             min_accuracy: float = 0.7, with_baseline: bool = False):
     import tensorflow_model_analysis as tfma
 
     with open(os.path.join(model.uri, "Format-Serving", "model.json")) as f:
         params = json.load(f)
     frame = _split_frame(examples, "eval").dropna(subset=["bill_length_mm"])
     frame["prediction"] = 1 / (1 + np.exp(-(frame["bill_length_mm"] - params["midpoint"]) / params["scale"]))
-    frame = frame[["species", "island", "label", "prediction"]]
+    # An older, noisier model: lower AUC and accuracy than the candidate on most slices.
+    noisy = frame["bill_length_mm"] - params["midpoint"] + 6 * np.sin(np.arange(len(frame)))
+    frame["baseline_prediction"] = 1 / (1 + np.exp(-noisy / params["scale"]))
+    frame = frame[["species", "island", "label", "prediction", "baseline_prediction"]]
+    auc = tfma.MetricConfig(class_name="AUC")
+    model_specs = [tfma.ModelSpec(label_key="label", prediction_key="prediction")]
+    if with_baseline:  # the second model on: a blessed baseline and a change threshold, as the Evaluator runs it
+        model_specs = [tfma.ModelSpec(name="candidate", label_key="label", prediction_key="prediction"),
+                       tfma.ModelSpec(name="baseline", label_key="label", prediction_key="baseline_prediction",
+                                      is_baseline=True)]
+        auc = tfma.MetricConfig(class_name="AUC", threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.5}),
+            change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                                         absolute={"value": -1e-10})))
+        from tensorflow_model_analysis.api import model_eval_lib
+        from tensorflow_model_analysis.utils import config_util
+
+        # analyze_raw_data compares the two prediction columns, but believes it has no baseline model.
+        model_eval_lib._update_eval_config_with_defaults = lambda config, _: config_util.update_eval_config_with_defaults(
+            config, has_baseline=True)
     eval_config = tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(label_key="label", prediction_key="prediction")],
+        model_specs=model_specs,
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["island"])],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="BinaryAccuracy", threshold=tfma.MetricThreshold(
                 value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}))),
-            tfma.MetricConfig(class_name="AUC"),
+            auc,
         ])],
     )
     tfma.analyze_raw_data(frame, eval_config, output_path=evaluation.uri)
@@ -175,13 +194,15 @@ def push(model: InputArtifact[Model], blessing: InputArtifact[ModelBlessing],
     pushed_model.custom_properties["pushed_destination"] = destination
 
 
-def build(root: str, csv_path: str, *, min_accuracy: float = 0.7, fail_training: bool = False) -> Pipeline:
+def build(root: str, csv_path: str, *, min_accuracy: float = 0.7, fail_training: bool = False,
+          with_baseline: bool = False) -> Pipeline:
     examples = ingest(csv_path=csv_path)
     stats = statistics(examples=examples.outputs["examples"])
     schema = schema_gen(statistics=stats.outputs["statistics"])
     anomalies = validate(statistics=stats.outputs["statistics"], schema=schema.outputs["schema"])
     model = train(examples=examples.outputs["examples"], fail=fail_training)
-    evaluation = evaluate(examples=examples.outputs["examples"], model=model.outputs["model"], min_accuracy=min_accuracy)
+    evaluation = evaluate(examples=examples.outputs["examples"], model=model.outputs["model"], min_accuracy=min_accuracy,
+                          with_baseline=with_baseline)
     pusher = push(model=model.outputs["model"], blessing=evaluation.outputs["blessing"],
                   base_directory=os.path.join(root, "serving"))
     return Pipeline(PIPELINE_NAME, [examples, stats, schema, anomalies, model, evaluation, pusher],

@@ -1,5 +1,5 @@
-"""Fixtures of the report tests: three real runs of a small pipeline (complete and blessed, not
-blessed, failed) in one metadata store, and one headless Chromium for the whole session."""
+"""Fixtures of the report tests: four real runs of a small pipeline (complete and blessed, not
+blessed, a second model compared with a baseline, failed) in one metadata store, and one headless Chromium for the whole session."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class Runs:
     store: MetadataStore
     blessed: str
     not_blessed: str
+    compared: str  # the second model on: a baseline and a change threshold
     failed: str
 
 
@@ -40,11 +41,13 @@ def runs(tmp_path_factory) -> Runs:
     assert blessed.succeeded, blessed.errors
     not_blessed = runner.run(_pipeline.build(root, csv_path, min_accuracy=0.99))
     assert not_blessed.succeeded, not_blessed.errors
+    compared = runner.run(_pipeline.build(root, csv_path, with_baseline=True))
+    assert compared.succeeded, compared.errors
     failed = runner.run(_pipeline.build(root, csv_path, fail_training=True))
     assert failed.state == "FAILED"
     metadata = os.path.join(root, "metadata.sqlite")
     store = MetadataStore(connection.parse(metadata))
-    return Runs(root, metadata, csv_path, store, blessed.run_id, not_blessed.run_id, failed.run_id)
+    return Runs(root, metadata, csv_path, store, blessed.run_id, not_blessed.run_id, compared.run_id, failed.run_id)
 
 
 @pytest.fixture(scope="session")

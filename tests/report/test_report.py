@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -162,3 +163,70 @@ def test_unreadable_artifact_files_become_messages(tmp_path):
 
     anomalies = ExampleAnomalies(uri=str(tmp_path / "missing"))
     assert read_anomalies(anomalies) == {"splits": [], "rows": [], "summary": None, "errors": []}
+
+
+def test_report_of_a_second_model_with_a_change_threshold_shows_every_slice(runs, browser, tmp_path):
+    """From the second model on, the Evaluator compares with a blessed baseline under a change
+    threshold: the report keeps its metrics, charts and slices, with the Evaluator's verdict."""
+    data = gather_run(runs.store, runs.compared)
+    [evaluation] = data["evaluations"]
+    assert evaluation["errors"] == [] and evaluation["validation"]["ok"] is True
+    rows = {(r["metric"], r["slice"]): r for r in evaluation["metrics"]}
+    slices = {s for _, s in rows}
+    assert slices >= {"Overall", "island:Atlantis", "island:Biscoe", "island:Dream", "island:Torgersen"}
+    for name in slices:
+        change = rows[("auc change vs baseline", name)]
+        assert change["lower"] == -1e-10 and change["upper"] is None and change["passed"]
+        assert rows[("auc", name)]["lower"] == 0.5 and rows[("auc [baseline]", name)]["has_threshold"] is False
+    [blessing] = data["blessings"]
+    assert blessing["blessed"] is True
+
+    out = tmp_path / "compared.html"
+    out.write_text(render_report(data))
+    page = browser.load(out.as_uri())
+    assert page.state == "ok" and page.errors == [], page.errors
+    text = section_text(browser, "evaluation")
+    assert "validation passed" in text and "cannot read" not in text
+    metrics = {m for m, _ in rows}
+    assert svg_count(browser, "evaluation") == len(metrics)  # one chart per metric, none lost
+    labels = browser.evaluate("Array.from(document.querySelectorAll('#section-evaluation svg text')).map(t => t.textContent)")
+    assert slices <= set(labels)
+    screenshot(browser, "report-compared.png")
+
+
+def test_two_metrics_with_one_name_are_told_apart_with_a_warning():
+    from penstock.report.evaluation import _disambiguate
+
+    rows = [{"slice": "Overall", "metric": "auc", "value": 0.9}, {"slice": "Overall", "metric": "auc", "value": 0.95},
+            {"slice": "sex:Male", "metric": "auc", "value": 0.8}]
+    [warning] = _disambiguate(rows)
+    assert [r["metric"] for r in rows] == ["auc", "auc #2", "auc"]
+    assert "two metrics are named 'auc'" in warning and "config='{\"name\": \"auc_tfma\"}'" in warning
+
+
+def test_report_command_imports_no_tensorflow(runs, tmp_path):
+    """A report reads TFMA's files without TFMA: no TensorFlow import to wait for, and none of
+    its CUDA or FutureWarning noise."""
+    probe = ("import sys\nfrom penstock.cli import _run\n"
+             f"code = _run(['report', {runs.compared!r}, '-o', {str(tmp_path / 'r.html')!r}, '--metadata', {runs.metadata!r}])\n"
+             "print('CODE', code, 'TF', 'tensorflow' in sys.modules, 'TFMA', 'tensorflow_model_analysis' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "PYTHONPATH": PROJECT_ROOT},
+                          capture_output=True, text=True, timeout=300)
+    assert "CODE 0 TF False TFMA False" in proc.stdout, proc.stdout + proc.stderr
+    assert "Unable to register" not in proc.stderr and "FutureWarning" not in proc.stderr, proc.stderr
+    assert "auc change vs baseline" in (tmp_path / "r.html").read_text()
+
+
+def test_metrics_command_prints_slices_thresholds_and_the_verdict(runs):
+    result = CliRunner().invoke(cli, ["metrics", runs.not_blessed, "--metadata", runs.metadata], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    accuracy = [line for line in lines if "binary_accuracy" in line and ">= 0.99" in line]
+    assert {s for s in ("Overall", "island:Atlantis", "island:Biscoe") if any(s in line for line in accuracy)} == {
+        "Overall", "island:Atlantis", "island:Biscoe"}
+    assert any("FAILED" in line for line in accuracy) and "validation failed" in result.output
+    assert "evaluate: NOT BLESSED" in result.output
+    assert not any(line.startswith("│ example_count") for line in lines)  # no threshold: only with --all-metrics
+    every = CliRunner().invoke(cli, ["metrics", runs.not_blessed, "--all-metrics", "--metadata", runs.metadata],
+                               env={"COLUMNS": "200"})
+    assert "example_count" in every.output

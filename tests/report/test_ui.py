@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from penstock.report.server import make_server, warm_up
+from penstock.report.server import make_server
 from tests.conftest import PENSTOCK, PROJECT_ROOT
 from tests.report.conftest import screenshot, section_text, sections_present, svg_count
 
@@ -38,7 +38,7 @@ def test_run_list_and_run_pages(runs, ui, browser):
     page = browser.load(ui + "/")
     assert page.state == "ok" and page.errors == [], page.errors
     listed = browser.evaluate("Array.from(document.querySelectorAll('tr[data-run]')).map(r => r.dataset.run)")
-    assert listed == [runs.failed, runs.not_blessed, runs.blessed]  # newest first
+    assert listed == [runs.failed, runs.compared, runs.not_blessed, runs.blessed]  # newest first
     screenshot(browser, "ui-runs.png")
 
     page = browser.load(f"{ui}/runs/{runs.blessed}")
@@ -80,15 +80,20 @@ def test_unknown_pages_are_404_with_a_message(runs, ui):
     assert status == 400 and "compare needs two runs" in body
 
 
-def test_warm_up_imports_tfma_only_when_a_run_has_an_evaluation(runs, tmp_path):
-    thread = warm_up(runs.store)
-    assert thread is not None
-    thread.join(timeout=300)
-    from penstock.metadata import connection
-    from penstock.metadata.store import MetadataStore
-
-    empty = MetadataStore(connection.parse(str(tmp_path / "empty.sqlite")))
-    assert warm_up(empty) is None
+def test_only_loopback_host_names_are_answered(runs, ui):
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 sends its own Host."""
+    port = ui.rsplit(":", 1)[1]
+    for host, status in ((f"evil.example:{port}", 403), ("evil.example", 403), (f"localhost:{port}", 200),
+                         (f"127.0.0.1:{port}", 200), (f"[::1]:{port}", 200)):
+        request = urllib.request.Request(ui + "/", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                answered, body = response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            answered, body = e.code, e.read().decode()
+        assert answered == status, (host, body[:300])
+        assert (runs.blessed in body) == (status == 200)
+    assert "DNS rebinding" in body or status == 200
 
 
 def test_ui_command_serves_on_loopback(runs, tmp_path):

@@ -25,6 +25,7 @@ from penstock.components.evaluator.config import (
     referenced_features,
 )
 from penstock.components.evaluator.explanation import OVERALL, explain_failures, slice_text
+from penstock.components.evaluator.messages import tfma_failures_explained
 from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError, PipelineDefinitionError, UserCodeError
 from penstock.runtime.context import ExecutorContext
@@ -59,8 +60,9 @@ def run(ctx: ExecutorContext) -> None:
     config = tfma.utils.update_eval_config_with_defaults(
         config, has_baseline=baseline is not None, rubber_stamp=baseline is None
     )
-    run_tfma(ctx, config, inputs.patterns, inputs.schema, inputs.model_path, inputs.baseline_path,
-             ctx.output("evaluation").uri)
+    with tfma_failures_explained():
+        run_tfma(ctx, config, inputs.patterns, inputs.schema, inputs.model_path, inputs.baseline_path,
+                 ctx.output("evaluation").uri)
     record_verdict(ctx, config, model, baseline, has_thresholds, notes)
 
 

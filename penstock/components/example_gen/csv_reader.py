@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 DEFAULT_NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "#N/A"]
 COLUMN_KINDS = ("int", "float", "string")
 _BLOCK_SIZE = 4 << 20
+# pyarrow 10 (pinned by tfx-bsl) crashes the process (SIGSEGV) parsing a block that holds a row
+# of ~400k fields or more (apache/arrow#45497): rows far wider than any table are refused before
+# pyarrow sees them. A row must also fit in one read block, so the block grows to the longest
+# line, up to _MAX_ROW_BYTES.
+_WIDE_ROW_FIELDS = 100_000
+_MAX_ROW_BYTES = 512 << 20
+_SCAN_CHUNK = 16 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,14 +119,23 @@ def iter_text_batches(
             return "skip"
         return "error"
 
-    source: Any = filesystem.arrow_source(path)
-    read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8")
-    if byte_range is not None:
+    scan = LineScan(options.delimiter)
+    if byte_range is None:
+        source: Any = filesystem.arrow_source(path)
+        with filesystem.open_input(path) as f:
+            for chunk in iter(lambda: f.read(_SCAN_CHUNK), b""):
+                scan.feed(chunk)
+        block_size = scan.block_size(path, len(columns))
+        read_options = pcsv.ReadOptions(block_size=block_size, encoding="utf8")
+    else:
         start, end = byte_range
         with filesystem.open_input(path) as f:
             f.seek(start)
-            source = pa.BufferReader(f.read(end - start))
-        read_options = pcsv.ReadOptions(block_size=_BLOCK_SIZE, encoding="utf8", column_names=columns)
+            data = f.read(end - start)
+        scan.feed(data, offset=start)
+        source = pa.BufferReader(data)
+        read_options = pcsv.ReadOptions(block_size=scan.block_size(path, len(columns)), encoding="utf8",
+                                        column_names=columns)
     try:
         reader = pcsv.open_csv(
             source,
@@ -139,6 +155,80 @@ def iter_text_batches(
             yield batch
     except pa.ArrowInvalid as e:
         raise InputDataError(locate_problem(path, options) or f"{path}: cannot parse CSV: {e}") from None
+
+
+class LineScan:
+    """The longest line and the line with the most delimiters, found with numpy over raw bytes
+    (~1 GB/s) before pyarrow parses them; see ``_WIDE_ROW_FIELDS``. Delimiters inside quotes
+    count too, so a row's field count is an upper bound."""
+
+    def __init__(self, delimiter: str) -> None:
+        self._delimiter = ord(delimiter)
+        self.longest = self.longest_at = 0  # bytes, and the byte offset where that line starts
+        self.widest = self.widest_at = 0  # fields (at most), and where that line starts
+        self._end = 0  # offset just past what was fed
+        self._line_start = 0
+        self._line_delimiters = 0
+
+    def feed(self, chunk: bytes, offset: int | None = None) -> None:
+        import numpy as np
+
+        if offset is not None and not self._end:
+            self._end = self._line_start = offset
+        data = np.frombuffer(chunk, np.uint8)
+        ends = np.flatnonzero(data == 10)
+        delimiters = np.flatnonzero(data == self._delimiter)
+        if len(ends):
+            before = np.searchsorted(delimiters, ends)  # delimiters before each line end
+            fields = np.diff(before, prepend=0) + 1
+            fields[0] += self._line_delimiters
+            starts = np.concatenate(([self._line_start - self._end], ends[:-1] + 1)) + self._end
+            self._note(ends + self._end - starts, fields, starts)
+            self._line_start = self._end + int(ends[-1]) + 1
+            self._line_delimiters = len(delimiters) - int(before[-1])
+        else:
+            self._line_delimiters += len(delimiters)
+        self._end += len(chunk)
+        # The line still open counts as it is so far (a file may end without a line break).
+        self._note([self._end - self._line_start], [self._line_delimiters + 1], [self._line_start])
+
+    def _note(self, lengths: Any, fields: Any, starts: Any) -> None:
+        import numpy as np
+
+        i, j = int(np.argmax(lengths)), int(np.argmax(fields))
+        if lengths[i] > self.longest:
+            self.longest, self.longest_at = int(lengths[i]), int(starts[i])
+        if fields[j] > self.widest:
+            self.widest, self.widest_at = int(fields[j]), int(starts[j])
+
+    def block_size(self, path: str, columns: int) -> int:
+        """The read block size for pyarrow; InputDataError for a row it cannot read safely."""
+        if self.widest > _WIDE_ROW_FIELDS:
+            raise InputDataError(
+                f"{path}, line {_line_at(path, self.widest_at)}: a row of up to {self.widest:,} fields (the header has "
+                f"{columns}); pyarrow's CSV reader crashes on rows this wide (apache/arrow#45497), so penstock stops "
+                "before reading the file. Fix or remove the row (a missing line break?)"
+            )
+        if self.longest > _MAX_ROW_BYTES:
+            raise InputDataError(
+                f"{path}, line {_line_at(path, self.longest_at)}: a line of {self.longest / 2**20:,.0f} MiB; penstock "
+                f"reads rows of up to {_MAX_ROW_BYTES >> 20} MiB (a missing line break?)"
+            )
+        # A row may straddle one block boundary, not two: every line must fit in a block.
+        return _BLOCK_SIZE if self.longest < _BLOCK_SIZE else self.longest + (1 << 20)
+
+
+def _line_at(path: str, offset: int) -> int:
+    """The line number of the line starting at byte ``offset`` (an error path: reads up to it)."""
+    count = 1
+    with filesystem.open_input(path) as f:
+        while offset > 0:
+            chunk = f.read(min(_SCAN_CHUNK, offset))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            offset -= len(chunk)
+    return count
 
 
 def _reject_multiline_values(path: str, batch: pa.RecordBatch, rows_before: int, options: CsvOptions) -> None:
@@ -170,6 +260,7 @@ def locate_problem(path: str, options: CsvOptions) -> str | None:
             f"{path}, line {line}: bytes {bad!r} are not valid UTF-8 ({e.reason}); "
             "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
         )
+    _allow_long_values()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter, strict=True)
     expected: int | None = None
     start_line = 1
@@ -198,8 +289,15 @@ def locate_problem(path: str, options: CsvOptions) -> str | None:
             )
 
 
+def _allow_long_values() -> None:
+    # A value beyond the csv module's default limit (128 KiB) is fine for penstock: the block
+    # size follows the longest line. Raising the process-wide limit only ever admits more.
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_ROW_BYTES))
+
+
 def line_of_row(path: str, row_index: int, options: CsvOptions) -> int:
     """The line on which data row ``row_index`` (0-based, blank lines skipped) starts."""
+    _allow_long_values()
     with io.TextIOWrapper(filesystem.open_input(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter=options.delimiter)
         next(reader, None)  # header
@@ -256,7 +354,9 @@ class TypeInference:
     def _raise_type_change(self, path: str, name: str, kind: str, column: pa.Array, rows_before: int) -> None:
         import pyarrow as pa
 
-        target = pa.int64() if kind == "int" else pa.float64()
+        # An inferred column fails on its first value that is no number at all (an int column
+        # turning float is a widening, not a failure); a declared int on its first non-int.
+        target = pa.int64() if kind == "int" and name in self.declared else pa.float64()
         values = column.to_pylist()
         index = next(i for i, v in enumerate(values) if v is not None and not _parses(v, target))
         line = line_of_row(path, rows_before + index, self.options)

@@ -14,7 +14,6 @@ written fails the pipeline definition, before anything runs.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from penstock import settings
@@ -23,8 +22,21 @@ from penstock.dsl.standard_artifacts import InfraBlessing, Model, ModelBlessing,
 from penstock.errors import PipelineDefinitionError
 from penstock.storage import filesystem
 
-# TF Serving model names end up in URLs (/v1/models/<name>) and directory names.
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+def model_name_problem(name: str) -> str | None:
+    """Why servers would refuse ``name`` as a model name (None if they serve it).
+
+    TF Serving itself only requires names to be unique (``server_core.cc``) and addresses them
+    over REST as one URL path segment, ``/v1/models/([^/:]+)`` (``http_rest_api_util.cc``); a
+    pushed model is also a folder, ``<push_destination>/<name>``. ``penstock serve`` accepts a
+    stricter set inside that (no ``..``, no spaces): the Pusher takes the server's own rule, so
+    it never pushes a name that the server then refuses."""
+    from penstock.serving.config import is_valid_model_name
+
+    if is_valid_model_name(name):
+        return None
+    return ("is not a name the model server accepts: use letters, digits, '_', '-' or '.', starting with a "
+            "letter or digit, at most 128 characters, with no '..'")
 
 
 class Pusher(Component):
@@ -61,11 +73,9 @@ class Pusher(Component):
         if problem:
             raise PipelineDefinitionError(f"{self.id}: push_destination {destination!r} {problem}")
         name = self.parameters["model_name"]
-        if name is not None and not _MODEL_NAME.match(name):
-            raise PipelineDefinitionError(
-                f"{self.id}: model_name {name!r} is invalid: TF Serving model names use letters, digits, "
-                "'_', '-' or '.', starting with a letter or digit"
-            )
+        problem = model_name_problem(name) if name is not None else None
+        if problem:
+            raise PipelineDefinitionError(f"{self.id}: model_name {name!r} {problem}")
         if self.parameters["keep_versions"] < 0:
             raise PipelineDefinitionError(
                 f"{self.id}: keep_versions must be >= 0 (0 keeps every version), got {self.parameters['keep_versions']}"

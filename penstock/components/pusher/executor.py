@@ -29,7 +29,7 @@ import secrets
 import time
 from typing import Any
 
-from penstock.components.pusher.component import destination_problem
+from penstock.components.pusher.component import destination_problem, model_name_problem
 from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError, PipelineDefinitionError, StorageError
 from penstock.runtime.context import ExecutorContext
@@ -54,6 +54,10 @@ def run(ctx: ExecutorContext) -> None:
     problem = destination_problem(base)
     if problem:
         raise PipelineDefinitionError(f"{ctx.component_id}: push_destination {base!r} {problem}")
+    name_problem = model_name_problem(model_name)
+    if name_problem:  # the default, the pipeline's name
+        raise PipelineDefinitionError(f"{ctx.component_id}: model name {model_name!r} (the pipeline's name) "
+                                      f"{name_problem}; pass model_name=")
     for verdict in (blessing, infra):
         if verdict is not None and verdict.get_property("model_id") not in (None, model.id):
             raise PipelineDefinitionError(
@@ -74,13 +78,17 @@ def run(ctx: ExecutorContext) -> None:
     model_dir = filesystem.join(base, model_name)
     identity = {"model_id": model.id, "model_uri": model.uri, "pipeline": ctx.pipeline_name, "run_id": ctx.run_id}
     version = pushed_before(model_dir, identity)
-    if version is not None:
-        ctx.log.info("model %s is already version %d of %s (an earlier attempt pushed it)", model.id, version, model_name)
-        version_dir = filesystem.join(model_dir, str(version))
-        if not filesystem.exists(filesystem.join(version_dir, SAVED_MODEL_FILE)):  # cut short: finish it
-            _copy_version(source, version_dir, identity)
-    else:
-        version, version_dir = push_version(source, model_dir, identity)
+    try:
+        if version is not None:
+            ctx.log.info("model %s is already version %d of %s (an earlier attempt pushed it)", model.id, version, model_name)
+            version_dir = filesystem.join(model_dir, str(version))
+            if not filesystem.exists(filesystem.join(version_dir, SAVED_MODEL_FILE)):  # cut short: finish it
+                _copy_version(source, version_dir, identity)
+        else:
+            version, version_dir = push_version(source, model_dir, identity)
+    except OSError as e:  # one line naming the destination, not one per file
+        raise StorageError(f"pushing model {model.id} to {model_dir} failed: {e.strerror or e}"
+                           + (f" ({e.filename})" if e.filename else "")) from e
     removed = prune_versions(model_dir, keep) if keep else []
     update_models_config(base, model_name, model_dir)
 

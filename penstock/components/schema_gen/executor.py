@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 from typing import TYPE_CHECKING
 
-from penstock.errors import PipelineDefinitionError
+from penstock.errors import PipelineDefinitionError, ValidationGateError
 from penstock.runtime.context import ExecutorContext
 from penstock.storage import filesystem
 from penstock.storage import schema as schema_io
@@ -40,8 +43,108 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     assert schema is not None
     if ctx.parameters["infer_value_bounds"]:
         add_value_bounds(schema, all_stats)
-    schema_io.save(ctx.output("schema").uri, schema)
-    ctx.output("schema").custom_properties["num_features"] = len(schema.feature)
+    output = ctx.output("schema")
+    blessed = blessed_schema(ctx) if ctx.parameters["compare_with_blessed"] else None
+    if blessed is None:
+        schema_io.save(output.uri, schema)
+        output.custom_properties["num_features"] = len(schema.feature)
+        return
+    baseline, source = blessed
+    accepted = set(ctx.parameters["accept_changes"])
+    changes = schema_changes(baseline, dict(zip(splits, all_stats)))
+    kept = [c for c in changes if not ("*" in accepted or c.feature in accepted)]
+    result = evolve(baseline, schema, all_stats, {c.feature for c in changes} - {c.feature for c in kept})
+    schema_io.save(output.uri, result)
+    output.custom_properties["num_features"] = len(result.feature)
+    output.custom_properties["baseline_schema"] = source
+    output.custom_properties["changes"] = json.dumps([dataclasses.asdict(c) for c in changes])[:60000]
+    if kept:
+        listed = "; ".join(f"{c.feature}: {c.description}" for c in kept[:12])
+        more = f" (and {len(kept) - 12} more)" if len(kept) > 12 else ""
+        features = sorted({c.feature for c in kept})
+        raise ValidationGateError(
+            f"the data no longer fits the schema of the last blessed model ({source}): {listed}{more}. If the data "
+            f"is wrong, fix it; if it changed on purpose, accept the change in the pipeline: "
+            f"SchemaGen(..., accept_changes={features!r})"
+        )
+    if changes:
+        ctx.log.info("accepted schema changes of %s", ", ".join(sorted({c.feature for c in changes})))
+
+
+@dataclasses.dataclass
+class SchemaChange:
+    split: str
+    feature: str
+    description: str
+
+
+def blessed_schema(ctx: ExecutorContext) -> tuple[schema_pb2.Schema, str] | None:
+    """The schema this component produced in the run of the pipeline's latest blessed model,
+    with a description of where it comes from; None before any model was blessed."""
+    from penstock.dsl.standard_artifacts import ModelBlessing
+    from penstock.metadata.store import MetadataStore
+    from penstock.runtime.node_execution import latest_outputs
+
+    if ctx.metadata_config is None:
+        return None
+    store = MetadataStore(ctx.metadata_config)
+    blessings = [b for b in store.live_artifacts_of_type(ctx.pipeline_name, ModelBlessing) if b.get_property("blessed") == 1]
+    for blessing in sorted(blessings, key=lambda b: b.id or 0, reverse=True):
+        producers = sorted(execution for kind, execution in store.artifact_events(blessing.id or 0) if kind == "OUTPUT")
+        if not producers:  # recorded outside a run (penstock bless): no schema to go with it
+            continue
+        run_id = store.get_execution(producers[0]).run_id
+        outputs = latest_outputs(store, ctx.pipeline_name, ctx.component_id, run_id=run_id)
+        if outputs and outputs.get("schema"):
+            artifact = outputs["schema"][0]
+            return schema_io.load(artifact.uri), f"Schema #{artifact.id} of run {run_id}, ModelBlessing #{blessing.id}"
+    return None
+
+
+def schema_changes(baseline: schema_pb2.Schema,
+                   stats_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList]) -> list[SchemaChange]:
+    """What the new statistics show that the baseline schema does not allow, per feature."""
+    import tensorflow_data_validation as tfdv
+
+    changes: list[SchemaChange] = []
+    for split, stats in stats_by_split.items():
+        anomalies = tfdv.validate_statistics(stats, baseline)
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            reasons = "; ".join(f"{r.short_description} ({r.description})" for r in info.reason)
+            changes.append(SchemaChange(split, feature, reasons))
+    return changes
+
+
+def evolve(baseline: schema_pb2.Schema, inferred: schema_pb2.Schema,
+           stats_list: list[statistics_pb2.DatasetFeatureStatisticsList], accepted: set[str]) -> schema_pb2.Schema:
+    """The baseline schema with the accepted features' part updated to the new data (their
+    domains and bounds relaxed by TFDV's ``update_schema``; a new feature as inferred)."""
+    import tensorflow_data_validation as tfdv
+
+    if not accepted:
+        return baseline
+    relaxed = baseline
+    for stats in stats_list:
+        relaxed = tfdv.update_schema(relaxed, stats)
+    result = copy.deepcopy(baseline)
+    for name in sorted(accepted):
+        source = relaxed if any(f.name == name for f in relaxed.feature) else inferred
+        _replace_feature(result, source, name)
+    return result
+
+
+def _replace_feature(target: schema_pb2.Schema, source: schema_pb2.Schema, name: str) -> None:
+    """Put ``source``'s feature ``name`` (and the string domain it names) into ``target``."""
+    features = [f for f in source.feature if f.name == name]
+    kept = [f for f in target.feature if f.name != name]
+    del target.feature[:]
+    target.feature.extend(kept + features)
+    for feature in features:
+        if feature.domain:
+            domains = [d for d in source.string_domain if d.name == feature.domain]
+            others = [d for d in target.string_domain if d.name != feature.domain]
+            del target.string_domain[:]
+            target.string_domain.extend(others + domains)
 
 
 def add_value_bounds(schema: schema_pb2.Schema, stats_list: list[statistics_pb2.DatasetFeatureStatisticsList]) -> None:
