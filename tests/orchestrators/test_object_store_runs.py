@@ -120,7 +120,11 @@ def killed_and_resumed(dask_cluster, s3_store, mariadb_server):
     resumed = subprocess.run([*command, "--resume"], cwd=private, env=env, capture_output=True, text=True, timeout=1200)
     collected = subprocess.run([*PENSTOCK, "gc", "--metadata", metadata], cwd=private, env=env,
                                capture_output=True, text=True, timeout=300)
-    return {"killed": killed, "resumed": resumed, "collected": collected, "store": store, "root": root,
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:  # the Beam work really went to the cluster
+        dask_tasks = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+    return {"dask_tasks": dask_tasks, "killed": killed, "resumed": resumed, "collected": collected, "store": store, "root": root,
             "serving": serving, "private": private, "s3": s3_store}
 
 
@@ -150,6 +154,7 @@ def test_a_killed_run_on_an_object_store_resumes_and_leaves_nothing_behind(kille
         assert artifact.uri.startswith(s["root"]) and filesystem.exists(artifact.uri)
 
     assert s["resumed"].returncode == 0, s["resumed"].stdout[-3000:] + s["resumed"].stderr[-3000:]
+    assert s["dask_tasks"] > 100  # ExampleGen, StatisticsGen, Transform and the Evaluator ran there
     assert "Pusher: pushed version 1" in s["resumed"].stderr
     run = store.get_run(killed["run"].run_id)
     assert run.state == "COMPLETE"
