@@ -33,7 +33,7 @@ from penstock.components.pusher.component import destination_problem, model_name
 from penstock.dsl.artifact import Artifact
 from penstock.errors import InputDataError, PipelineDefinitionError, StorageError
 from penstock.runtime.context import ExecutorContext
-from penstock.storage import filesystem, layout
+from penstock.storage import filesystem, layout, model_versions
 from penstock.storage import model as model_io
 
 MODELS_CONFIG = "models.config"
@@ -116,10 +116,10 @@ def refusal_reason(model: Artifact, blessing: Artifact, infra: Artifact | None) 
 
 def existing_versions(model_dir: str) -> list[int]:
     """Integer version folders under ``model_dir``, ascending (what TF Serving would see)."""
-    names = filesystem.list_names(model_dir)
-    if not filesystem.is_remote(model_dir):
-        names = [n for n in names if os.path.isdir(os.path.join(model_dir, n))]
-    return sorted(int(n) for n in names if n.isdigit())
+    try:
+        return sorted(model_versions.list_versions(model_dir))
+    except model_versions.BasePathUnavailable:  # no folder yet: no version
+        return []
 
 
 def pushed_before(model_dir: str, identity: dict[str, Any]) -> int | None:
