@@ -59,9 +59,12 @@ def test_per_slice_metrics_match_a_hand_count_and_passing_thresholds_bless(world
         {"lower_bound": 0.5},
         slices=[{}, {"feature_keys": ["group"]}, {"feature_keys": ["group", "y"]}],
     )
-    config["metrics_specs"][0]["metrics"].append(
-        {"class_name": "MeanPrediction", "module": "tests.components._user_metrics"}  # a user metric
-    )
+    config["metrics_specs"][0]["metrics"] += [
+        {"class_name": "MeanPrediction", "module": "tests.components._user_metrics"},  # a user metric
+        # TFMA's fairness metrics (the fairness-indicators package), per slice: the bias checks
+        {"class_name": "FairnessIndicators", "module": "fairness_indicators.fairness_indicators_metrics",
+         "config": '{"thresholds": [0.5]}'},
+    ]
     evaluation, blessing = evaluate(world, tmp_path, config)
     metrics = summary(evaluation)["candidate"]
     assert metrics["Overall"]["binary_accuracy"] == pytest.approx(mf.GOOD_ACCURACY["overall"])
@@ -73,6 +76,12 @@ def test_per_slice_metrics_match_a_hand_count_and_passing_thresholds_bless(world
     assert metrics["group=b, y=0"]["binary_accuracy"] == pytest.approx(1 / 2)
     expected_mean = sum(1 / (1 + math.exp(-10 * x)) for x, _, _ in mf.EVAL_ROWS) / len(mf.EVAL_ROWS)
     assert metrics["Overall"]["mean_prediction"] == pytest.approx(expected_mean, abs=1e-6)
+    # Per group, by hand: a has 2 of 3 positives found and no false positive; b 1 of 2, and 1 of 2.
+    fairness = "fairness_indicators_metrics/{}@0.5"
+    assert metrics["group=a"][fairness.format("true_positive_rate")] == pytest.approx(2 / 3)
+    assert metrics["group=a"][fairness.format("false_positive_rate")] == pytest.approx(0.0)
+    assert metrics["group=b"][fairness.format("true_positive_rate")] == pytest.approx(1 / 2)
+    assert metrics["group=b"][fairness.format("false_positive_rate")] == pytest.approx(1 / 2)
 
     assert blessing.get_property("blessed") == 1
     assert blessing.get_property("model_id") == 1
