@@ -88,3 +88,24 @@ def test_unbound_channel_type_must_be_artifact():
     assert Channel(Model).describe() == "Channel(Model)"
     with pytest.raises(TypeError):
         Channel(int)  # type: ignore[arg-type]
+
+
+def test_the_old_import_paths_still_work_for_one_release():
+    """The DSL moved from penstock.pipelines to penstock.dsl (and the runtime's part to
+    penstock.runtime); pipeline files written against the old paths keep working."""
+    import penstock
+    from penstock.pipelines.artifact import Artifact
+    from penstock.pipelines.cache import CacheKey, CachePolicy
+    from penstock.pipelines.channel import Channel
+    from penstock.pipelines.component import Component, ComponentSpec, OutputSpec
+    from penstock.pipelines.context import ExecutorContext
+    from penstock.pipelines.function_component import InputArtifact, OutputArtifact, component
+    from penstock.pipelines.pipeline import Pipeline
+    from penstock.pipelines.resolver import LatestBlessedModel, Resolver
+    from penstock.pipelines.standard_artifacts import Examples, Model
+
+    assert (Pipeline, Component, Channel, Resolver, Artifact, component) == (
+        penstock.Pipeline, penstock.Component, penstock.Channel, penstock.Resolver, penstock.Artifact, penstock.component)
+    assert (Examples, Model) == (penstock.artifacts.Examples, penstock.artifacts.Model)
+    assert all((CacheKey, CachePolicy, ComponentSpec, OutputSpec, ExecutorContext, InputArtifact, OutputArtifact,
+                LatestBlessedModel))
