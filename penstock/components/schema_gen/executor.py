@@ -18,7 +18,9 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     import tensorflow_data_validation as tfdv
 
     statistics = ctx.input("statistics")
-    splits = list(ctx.parameters["infer_from_splits"])
+    # Empty: every split but exclude_splits, as TFX's SchemaGen.
+    splits = list(ctx.parameters["infer_from_splits"]) or [
+        s for s in statistics.split_names if s not in ctx.parameters["exclude_splits"]]
     missing = [s for s in splits if s not in statistics.split_names]
     if missing:
         raise PipelineDefinitionError(

@@ -128,7 +128,9 @@ class LocalRunner:
             outcomes = self._schedule(pipeline, executor, selected, reused)
         finally:
             executor.flush()
-        failed = {nid: o for nid, o in outcomes.items() if o.state in (ExecutionState.FAILED, ExecutionState.SKIPPED)}
+        # A node skipped because its Cond did not hold (no error) is no failure.
+        failed = {nid: o for nid, o in outcomes.items()
+                  if o.state == ExecutionState.FAILED or (o.state == ExecutionState.SKIPPED and o.error)}
         state = ExecutionState.FAILED if failed else ExecutionState.COMPLETE
         first_error = next((f"{nid}: {o.error}" for nid, o in outcomes.items() if o.state == ExecutionState.FAILED), "")
         store.update_run(run_id, state=state, end_ms=now_ms(), error=first_error)
@@ -202,7 +204,12 @@ class LocalRunner:
                     blocked = [u for u in upstream if u in outcomes and not outcomes[u].succeeded]
                     if blocked:
                         todo.remove(node)
-                        outcome = NodeOutcome(node.id, ExecutionState.SKIPPED, error=f"not run: upstream {', '.join(sorted(blocked))} failed")
+                        failed_upstream = sorted(u for u in blocked if outcomes[u].error)
+                        outcome = NodeOutcome(
+                            node.id, ExecutionState.SKIPPED,
+                            error=f"not run: upstream {', '.join(failed_upstream)} failed" if failed_upstream else None,
+                            cache_decision="" if failed_upstream else f"skipped: upstream {', '.join(sorted(blocked))} skipped by its condition",
+                        )
                         outcomes[node.id] = outcome
                         if self.observer:
                             self.observer.node_finished(outcome)
