@@ -11,7 +11,7 @@ from absl import flags
 
 from penstock import tfx
 
-flags.DEFINE_string("root", None, "where data, pipeline root, metadata and serving dir live")
+flags.DEFINE_string("root", os.environ.get("PENGUIN_TFX_ROOT"), "where data, pipeline root, metadata and serving dir live")
 flags.DEFINE_integer("train_steps", 60, "training steps")
 
 
