@@ -55,7 +55,9 @@ class Component(Node):
     the executor changes its results: it is part of the cache key.
     """
 
-    SPEC: ClassVar[ComponentSpec] = ComponentSpec()
+    # Class-level for most components; an instance may set its own when its declaration decides
+    # its inputs or outputs (TFX-style custom components, BulkInferrer's extra models).
+    SPEC: ComponentSpec = ComponentSpec()
     EXECUTOR: ClassVar[str | Callable[..., Any] | None] = None
     VERSION: ClassVar[str] = "1"
     USES_BEAM: ClassVar[bool] = False

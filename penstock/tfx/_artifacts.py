@@ -68,11 +68,11 @@ class ArtifactView:
 
     @property
     def penstock_artifact(self) -> _penstock.Artifact:
-        return self._artifact  # type: ignore[no-any-return]
+        return self._artifact
 
     @property
     def type_name(self) -> str:
-        return self._artifact.TYPE_NAME  # type: ignore[no-any-return]
+        return self._artifact.TYPE_NAME
 
     @property
     def split_names(self) -> str:
@@ -145,4 +145,4 @@ def view(artifact: _penstock.Artifact) -> ArtifactView:
 
 
 def unwrap(artifact: Any) -> _penstock.Artifact:
-    return artifact.penstock_artifact if isinstance(artifact, ArtifactView) else artifact  # type: ignore[no-any-return]
+    return artifact.penstock_artifact if isinstance(artifact, ArtifactView) else artifact

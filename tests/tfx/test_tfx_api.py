@@ -119,7 +119,7 @@ def test_tuned_hyperparameters_read_as_keras_tuner_config_and_by_name():
     assert keras_tuner.HyperParameters.from_config(config).get("learning_rate") == 0.01
     assert config["learning_rate"] == 0.01 and config.get("missing", 3) == 3 and "space" in config
     with pytest.raises(KeyError, match="tuned values"):
-        config["missing"]  # noqa: B018
+        config["missing"]
 
 
 def test_tuner_workers_are_bounded_by_cores_and_trials():
@@ -216,7 +216,7 @@ def cond_runs(tmp_path_factory):
 def test_cond_runs_guarded_components_only_when_the_predicate_holds(cond_runs):
     from penstock.metadata.states import ExecutionState
 
-    store, (true_run, false_run), runs = cond_runs
+    _, (true_run, false_run), runs = cond_runs
     assert [r.state for r in runs] == [ExecutionState.COMPLETE, ExecutionState.COMPLETE]
     assert true_run["guarded"].state == true_run["copied"].state == ExecutionState.COMPLETE
     assert false_run["guarded"].state == ExecutionState.CANCELED

@@ -201,7 +201,7 @@ class _Models:
 def _make_infer_file() -> Any:
     import apache_beam as beam
 
-    class _InferFile(beam.DoFn):  # type: ignore[misc]
+    class _InferFile(beam.DoFn):
         def __init__(self, plan: Plan) -> None:
             self.plan = plan
             self.models: _Models | None = None

@@ -108,7 +108,7 @@ class HyperParameterConfig(dict[str, Any]):
             return values[key]
         raise KeyError(f"no hyperparameter {key!r}; tuned values: {sorted(values)}")
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
         return self._values().get(key, default)

@@ -142,7 +142,9 @@ def _restored_reference(loaded: Any, features: dict[str, Any]) -> Any:
     ``tf.saved_model.save`` keeps the call traces its training and signatures made), or None."""
     import tensorflow as tf
 
-    call = loaded.__call__ if callable(loaded) else None
+    if not callable(loaded):
+        return None
+    call = loaded.__call__
     for concrete in getattr(call, "concrete_functions", None) or []:
         args, kwargs = concrete.structured_input_signature
         if not args:
@@ -275,10 +277,10 @@ def _check_transform(component_id: str, signature: Any, raw: list[bytes], beam_f
         if beam is None or value.dtype == tf.string:
             continue
         dense_beam = tf.sparse.to_dense(beam) if isinstance(beam, tf.SparseTensor) else beam
-        a = np.asarray(value, dtype=np.float64).reshape(len(raw), -1)
-        e = np.asarray(dense_beam, dtype=np.float64).reshape(len(raw), -1)
-        if a.shape == e.shape:
-            expected[key], actual[key] = e, a
+        served_rows = np.asarray(value, dtype=np.float64).reshape(len(raw), -1)
+        beam_rows = np.asarray(dense_beam, dtype=np.float64).reshape(len(raw), -1)
+        if served_rows.shape == beam_rows.shape:
+            expected[key], actual[key] = beam_rows, served_rows
     if not expected:
         return 0.0
     return _compare(component_id, TRANSFORM_FEATURES, expected, actual, raw, tolerance, "Beam's transform of")

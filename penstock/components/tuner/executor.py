@@ -165,7 +165,7 @@ def _wait(processes: list[tuple[subprocess.Popen[bytes], str]]) -> list[str]:
         if code != 0:
             with open(log_path, "rb") as f:
                 tail = f.read()[-_LOG_TAIL:].decode(errors="replace")
-            failures.append(f"worker {process.args[-1]} exited with {code}; its log ends:\n{tail}")  # type: ignore[index]
+            failures.append(f"worker {os.path.dirname(log_path)} exited with {code}; its log ends:\n{tail}")
     return failures
 
 

@@ -1,6 +1,8 @@
 """``tfx.types.standard_artifacts``: the artifact types standard components pass (penstock's own
 classes; type names and layouts are TFX's)."""
 
+from typing import Any
+
 from penstock.dsl.artifact import Artifact
 from penstock.dsl.standard_artifacts import (
     Boolean,
@@ -32,11 +34,11 @@ class Bytes(ValueArtifact):
 
     VALUE_TYPE = bytes
 
-    def encode(self, value: object) -> str:
+    def encode(self, value: Any) -> str:
         import base64
         import json
 
-        return json.dumps(base64.b64encode(bytes(value)).decode())  # type: ignore[arg-type]
+        return json.dumps(base64.b64encode(bytes(value)).decode())
 
     def decode(self, text: str) -> bytes:
         import base64

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from penstock.storage import filesystem
 
-M = TypeVar("M")
 
-
-def parse_pbtxt_file(file_name: str, message: M) -> M:
+def parse_pbtxt_file(file_name: str, message: Any) -> Any:
     from google.protobuf import text_format
 
     text_format.Parse(filesystem.read_text(file_name), message)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-M = TypeVar("M")
+from typing import Any
 
 
 def proto_to_json(proto: Any) -> str:
@@ -13,7 +11,7 @@ def proto_to_json(proto: Any) -> str:
     return json_format.MessageToJson(proto, sort_keys=True, preserving_proto_field_name=True)
 
 
-def json_to_proto(json_str: str, proto: M) -> M:
+def json_to_proto(json_str: str, proto: Any) -> Any:
     from google.protobuf import json_format
 
     json_format.Parse(json_str, proto)
@@ -26,7 +24,7 @@ def proto_to_dict(proto: Any) -> dict[str, Any]:
     return json_format.MessageToDict(proto, preserving_proto_field_name=True)
 
 
-def dict_to_proto(json_dict: dict[str, Any], proto: M) -> M:
+def dict_to_proto(json_dict: dict[str, Any], proto: Any) -> Any:
     from google.protobuf import json_format
 
     json_format.ParseDict(json_dict, proto)
