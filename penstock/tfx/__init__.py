@@ -20,25 +20,10 @@ Every submodule is imported on first use: ``from penstock import tfx`` imports n
 Beam or ML Metadata.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from penstock.tfx._lazy import lazy_attributes
 
 __version__ = "1.16.0"  # the TFX API version this namespace follows
 
 _SUBMODULES = ("components", "dsl", "extensions", "orchestration", "proto", "testing", "types", "utils", "v1")
-
 __all__ = list(_SUBMODULES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'penstock.tfx' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_SUBMODULES])
+__getattr__, __dir__ = lazy_attributes(__name__, {}, _SUBMODULES)

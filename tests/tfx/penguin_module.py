@@ -45,13 +45,15 @@ def _hyperparameters():
 
 
 def _make_model(hparams):
-    inputs = [keras.layers.Input(shape=(1,), name=transformed_name(f)) for f in FEATURE_KEYS]
-    d = keras.layers.concatenate(inputs)
-    for _ in range(int(hparams.get("num_layers"))):
-        d = keras.layers.Dense(8, activation="relu")(d)
-    model = keras.Model(inputs=inputs, outputs=keras.layers.Dense(3)(d))
-    model.compile(optimizer=keras.optimizers.Adam(hparams.get("learning_rate")),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    """Two to three small dense layers over the four transformed measurements."""
+    inputs = {transformed_name(f): keras.layers.Input(shape=(1,), name=transformed_name(f)) for f in FEATURE_KEYS}
+    hidden = keras.layers.concatenate(list(inputs.values()))
+    layers = [keras.layers.Dense(8, activation="relu") for _ in range(int(hparams.get("num_layers")))]
+    for layer in [*layers, keras.layers.Dense(3)]:
+        hidden = layer(hidden)
+    model = keras.Model(inputs=list(inputs.values()), outputs=hidden)
+    optimizer = keras.optimizers.Adam(hparams.get("learning_rate"))
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy()])
     return model
 

@@ -8,11 +8,22 @@ import sys
 
 import tensorflow_model_analysis as tfma
 from absl import flags
+from google.protobuf import text_format
 
 from penstock import tfx
 
 flags.DEFINE_string("root", os.environ.get("PENGUIN_TFX_ROOT"), "where data, pipeline root, metadata and serving dir live")
 flags.DEFINE_integer("train_steps", 60, "training steps")
+
+
+EVAL_CONFIG = """
+model_specs { signature_name: "serving_default" label_key: "species_xf"
+              preprocessing_function_names: "transform_features" }
+slicing_specs {}
+metrics_specs { metrics { class_name: "SparseCategoricalAccuracy" threshold {
+    value_threshold { lower_bound { value: 0.5 } }
+    change_threshold { direction: HIGHER_IS_BETTER absolute { value: -1e-10 } } } } }
+"""
 
 
 def create_pipeline(pipeline_name, pipeline_root, data_root, module_file, serving_model_dir, metadata_path,
@@ -43,16 +54,7 @@ def create_pipeline(pipeline_name, pipeline_root, data_root, module_file, servin
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    eval_config = tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="species_xf",
-                                    preprocessing_function_names=["transform_features"])],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(
-            class_name="SparseCategoricalAccuracy",
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 0.5}),
-                change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                             absolute={"value": -1e-10})))])])
+    eval_config = text_format.Parse(EVAL_CONFIG, tfma.EvalConfig())  # a TFMA message object
     evaluator = tfx.components.Evaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                                          baseline_model=model_resolver.outputs["model"], eval_config=eval_config)
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penstock.errors import PipelineDefinitionError
 from penstock.runtime.context import ExecutorContext
@@ -37,13 +37,29 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
                 max_string_domain_size=int(ctx.parameters["max_string_domain_size"]),
             )
         else:
-            schema = tfdv.update_schema(schema, stats)
+            schema = _update_keeping_features(tfdv, schema, stats)
         all_stats.append(stats)
     assert schema is not None
     if ctx.parameters["infer_value_bounds"]:
         add_value_bounds(schema, all_stats)
     schema_io.save(ctx.output("schema").uri, schema)
     ctx.output("schema").custom_properties["num_features"] = len(schema.feature)
+
+
+def _update_keeping_features(tfdv: Any, schema: schema_pb2.Schema,
+                             stats: statistics_pb2.DatasetFeatureStatisticsList) -> schema_pb2.Schema:
+    """``tfdv.update_schema`` with another split's statistics, except that a feature the schema
+    has is not deprecated because that split holds no value of it (TFDV would: a feature with
+    one value in train and none in eval vanished from tf.Transform's inputs, failing a
+    ``preprocessing_fn`` that reads it). Its absence there stays the ExampleValidator's to report."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    live = {f.name for f in schema.feature if f.lifecycle_stage != schema_pb2.DEPRECATED}
+    updated = tfdv.update_schema(schema, stats)
+    for feature in updated.feature:
+        if feature.name in live and feature.lifecycle_stage == schema_pb2.DEPRECATED:
+            feature.ClearField("lifecycle_stage")
+    return updated
 
 
 def add_value_bounds(schema: schema_pb2.Schema, stats_list: list[statistics_pb2.DatasetFeatureStatisticsList]) -> None:

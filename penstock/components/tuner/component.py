@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from penstock.dsl.component import Component, ComponentSpec, InputSpec, OutputSpec, Parameter
-from penstock.dsl.standard_artifacts import Examples, HyperParameters, Model, Schema, TransformGraph, TunerResults
+from penstock.components.trainer.component import FN_ARGS_INPUTS, fn_args_parameters
+from penstock.dsl.component import Component, ComponentSpec, OutputSpec, Parameter
+from penstock.dsl.standard_artifacts import HyperParameters, TunerResults
 from penstock.errors import PipelineDefinitionError
 from penstock.runtime.user_functions import require_one_source
 
@@ -31,23 +32,13 @@ class Tuner(Component):
     """Search hyperparameters with the KerasTuner tuner ``tuner_fn`` builds."""
 
     SPEC = ComponentSpec(
-        inputs={
-            "examples": InputSpec(Examples),
-            "schema": InputSpec(Schema, optional=True),
-            "transform_graph": InputSpec(TransformGraph, optional=True),
-            "base_model": InputSpec(Model, optional=True),
-        },
+        inputs=dict(FN_ARGS_INPUTS),
         outputs={
             "best_hyperparameters": OutputSpec(HyperParameters),
             "tuner_results": OutputSpec(TunerResults),
         },
         parameters={
-            "module_file": Parameter(str | None, default=None, user_code=True, description="file defining tuner_fn"),
-            "tuner_fn": Parameter(str | None, default=None, user_code=True,
-                                  description="'package.module.function' or 'file.py:function'"),
-            "train_args": Parameter(dict[str, Any], default={}),
-            "eval_args": Parameter(dict[str, Any], default={}),
-            "custom_config": Parameter(dict[str, Any], default={}),
+            **fn_args_parameters("tuner_fn"),
             "num_parallel_trials": Parameter(int | None, default=None,
                                              description="worker processes (default: one per core)"),
         },

@@ -2,27 +2,14 @@
 ``components`` (the function-component decorator), ``experimental`` (resolver strategies),
 ``io`` and ``placeholders``."""
 
-from __future__ import annotations
+from penstock.tfx._lazy import lazy_attributes
 
-import importlib
-from typing import Any
-
+_DSL = "penstock.tfx._dsl"
 _NAMES = {
-    "Pipeline": "penstock.tfx._dsl", "Resolver": "penstock.tfx._dsl", "Importer": "penstock.tfx._dsl",
-    "Channel": "penstock.tfx._dsl", "ExecutionMode": "penstock.tfx._dsl", "Cond": "penstock.dsl.conditional",
-    "Artifact": "penstock.tfx._artifacts",
+    "Pipeline": (_DSL, "Pipeline"), "Resolver": (_DSL, "Resolver"), "Importer": (_DSL, "Importer"),
+    "Channel": (_DSL, "Channel"), "ExecutionMode": (_DSL, "ExecutionMode"),
+    "Cond": ("penstock.dsl.conditional", "Cond"), "Artifact": ("penstock.tfx._artifacts", "Artifact"),
 }
 _SUBMODULES = ("components", "experimental", "io", "placeholders")
-
 __all__ = sorted([*_NAMES, *_SUBMODULES])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module 'penstock.tfx.dsl' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, _SUBMODULES)

@@ -9,12 +9,7 @@ importing this package compiles nothing. ``tfx.proto.example_gen_pb2`` etc. exis
 import the modules (``from tfx.proto import trainer_pb2``).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-from penstock.tfx.proto._definitions import load
+from penstock.tfx._lazy import lazy_attributes
 
 _MESSAGES: dict[str, str] = {
     **dict.fromkeys(["ClassifyOutput", "DataSpec", "ModelSpec", "OutputColumnsSpec", "OutputExampleSpec",
@@ -32,23 +27,13 @@ _MESSAGES: dict[str, str] = {
     "SplitsConfig": "transform",
     "TuneArgs": "tuner",
 }
-_MODULES = {f"{name}_pb2" for name in set(_MESSAGES.values())}
-
+_MODULES = tuple(sorted(f"{name}_pb2" for name in set(_MESSAGES.values())))
+_NAMES = {name: (f"{__name__}.{module}_pb2", name) for name, module in _MESSAGES.items()}
 __all__ = sorted([*_MESSAGES, "Filesystem"])
+_getattr, __dir__ = lazy_attributes(__name__, _NAMES, _MODULES)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MESSAGES:
-        value = load(_MESSAGES[name])[name]
-    elif name == "Filesystem":  # tfx.v1.proto lists it at top level too
-        value = load("pusher")["PushDestination"].Filesystem
-    elif name in _MODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module 'penstock.tfx.proto' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__, *_MODULES])
+def __getattr__(name: str) -> object:
+    if name == "Filesystem":  # tfx.v1.proto lists PushDestination.Filesystem at top level too
+        return _getattr("PushDestination").Filesystem
+    return _getattr(name)

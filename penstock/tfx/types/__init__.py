@@ -1,31 +1,16 @@
 """``tfx.types``: Channel, artifact types, component base classes and component specs."""
 
-from __future__ import annotations
+from penstock.tfx._lazy import lazy_attributes
 
-import importlib
-from typing import Any
-
+_CUSTOM = "penstock.tfx._custom"
 _NAMES = {
-    "Channel": "penstock.tfx._dsl", "BaseChannel": "penstock.dsl.channel", "Artifact": "penstock.tfx._artifacts",
-    "Property": "penstock.tfx._artifacts", "ValueArtifact": "penstock.dsl.standard_artifacts",
-    "BaseComponent": "penstock.tfx._custom", "BaseBeamComponent": "penstock.tfx._custom",
-    "ComponentSpec": "penstock.tfx._custom", "BaseNode": "penstock.dsl.node",
-    "BaseFunctionalComponent": "penstock.dsl.function_component",
+    "Channel": ("penstock.tfx._dsl", "Channel"), "BaseChannel": ("penstock.dsl.channel", "Channel"),
+    "Artifact": ("penstock.tfx._artifacts", "Artifact"), "Property": ("penstock.tfx._artifacts", "Property"),
+    "ValueArtifact": ("penstock.dsl.standard_artifacts", "ValueArtifact"),
+    "BaseComponent": (_CUSTOM, "BaseComponent"), "BaseBeamComponent": (_CUSTOM, "BaseBeamComponent"),
+    "ComponentSpec": (_CUSTOM, "ComponentSpec"), "BaseNode": ("penstock.dsl.node", "Node"),
+    "BaseFunctionalComponent": ("penstock.dsl.function_component", "FunctionComponent"),
 }
-_ALIASES = {"BaseChannel": "Channel", "BaseNode": "Node", "BaseFunctionalComponent": "FunctionComponent"}
-_SUBMODULES = ("artifact", "artifact_utils", "component_spec", "standard_artifacts")
-
-__all__ = sorted([*_NAMES, *_SUBMODULES, "BaseFunctionalComponentFactory"])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(_NAMES[name]), _ALIASES.get(name, name))
-    elif name == "BaseFunctionalComponentFactory":
-        value = type(None)  # what @component returns is a class: no factory type exists in penstock
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module 'penstock.tfx.types' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+_SUBMODULES = ("artifact", "artifact_utils", "channel", "component_spec", "standard_artifacts")
+__all__ = sorted([*_NAMES, *_SUBMODULES])
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, _SUBMODULES)

@@ -3,30 +3,9 @@ classes; type names and layouts are TFX's)."""
 
 from typing import Any
 
-from penstock.dsl.artifact import Artifact
-from penstock.dsl.standard_artifacts import (
-    Boolean,
-    ExampleAnomalies,
-    Examples,
-    ExampleStatistics,
-    Float,
-    HyperParameters,
-    InferenceResult,
-    InfraBlessing,
-    Integer,
-    JsonValue,
-    Model,
-    ModelBlessing,
-    ModelEvaluation,
-    ModelRun,
-    PushedModel,
-    Schema,
-    String,
-    TransformCache,
-    TransformGraph,
-    TunerResults,
-    ValueArtifact,
-)
+from penstock.artifacts import *  # noqa: F403 - TFX's standard artifact types are penstock's
+from penstock.artifacts import ValueArtifact
+from penstock.artifacts import __all__ as _PENSTOCK_TYPES
 
 
 class Bytes(ValueArtifact):
@@ -47,8 +26,4 @@ class Bytes(ValueArtifact):
         return base64.b64decode(json.loads(text))
 
 
-__all__ = [
-    "Artifact", "Boolean", "Bytes", "ExampleAnomalies", "ExampleStatistics", "Examples", "Float", "HyperParameters",
-    "InferenceResult", "InfraBlessing", "Integer", "JsonValue", "Model", "ModelBlessing", "ModelEvaluation",
-    "ModelRun", "PushedModel", "Schema", "String", "TransformCache", "TransformGraph", "TunerResults",
-]
+__all__ = [*_PENSTOCK_TYPES, "Bytes"]
