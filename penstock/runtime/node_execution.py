@@ -111,13 +111,18 @@ class NodeExecutor:
     def _skip_by_condition(self, node: Node, inputs: dict[str, list[Artifact]], condition: str) -> NodeOutcome:
         """Record a node whose ``Cond`` does not hold: not run, not a failure (TFX's semantics)."""
         reason = f"skipped: condition {condition} is false"
+        execution_id = self.record_skip(node, reason, inputs)
+        return NodeOutcome(node.id, ExecutionState.SKIPPED, execution_id=execution_id, cache_decision=reason)
+
+    def record_skip(self, node: Node, reason: str, inputs: dict[str, list[Artifact]] | None = None) -> int:
+        """A CANCELED execution marked ``skipped_by_condition``: what task-per-node orchestrators
+        read to skip the nodes downstream."""
         now = now_ms()
-        execution_id = self.store.record_execution(
+        return self.store.record_execution(
             pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id, type_name=node.type_name,
-            state=ExecutionState.CANCELED, inputs=inputs, outputs={},
+            state=ExecutionState.CANCELED, inputs=inputs or {}, outputs={},
             properties={"start_ms": now, "end_ms": now, "cache_decision": reason, "skipped_by_condition": 1},
         )
-        return NodeOutcome(node.id, ExecutionState.SKIPPED, execution_id=execution_id, cache_decision=reason)
 
     # -- resolvers ----------------------------------------------------------------------------
     def _resolve(self, node: Resolver, inputs: dict[str, list[Artifact]]) -> NodeOutcome:

@@ -210,13 +210,13 @@ def cond_runs(tmp_path_factory):
 
     store = MetadataStore(connection.sqlite(str(root / "metadata.db")))
     runs = sorted(store.list_runs("cond_test"), key=lambda r: r.run_id)
-    return store, [{r.component_id: r for r in store.run_executions(run.run_id)} for run in runs], runs
+    return store, [{r.component_id: r for r in store.run_executions(run.run_id)} for run in runs], runs, str(root)
 
 
 def test_cond_runs_guarded_components_only_when_the_predicate_holds(cond_runs):
     from penstock.metadata.states import ExecutionState
 
-    _, (true_run, false_run), runs = cond_runs
+    _, (true_run, false_run), runs, _ = cond_runs
     assert [r.state for r in runs] == [ExecutionState.COMPLETE, ExecutionState.COMPLETE]
     assert true_run["guarded"].state == true_run["copied"].state == ExecutionState.COMPLETE
     assert false_run["guarded"].state == ExecutionState.CANCELED
@@ -226,11 +226,29 @@ def test_cond_runs_guarded_components_only_when_the_predicate_holds(cond_runs):
 
 
 def test_custom_component_written_against_tfx_component_api_runs(cond_runs):
-    store, (true_run, _), _ = cond_runs
+    store, (true_run, _), _, _ = cond_runs
     _, outputs = store.execution_artifacts(true_run["copied"].id)
     [copy] = outputs["copy"]
     assert copy.value == "ran+copya"
     assert copy.custom_properties["splits"] == 1 and copy.custom_properties["tmp"]
+
+
+def test_cond_in_task_per_node_mode_skips_and_succeeds(cond_runs):
+    """Kubeflow/Airflow run one task per component (``penstock run-node``): a skipped task and
+    the one after it exit 0 and record why; the run completes."""
+    from penstock.metadata.states import ExecutionState
+
+    store, _, _, root = cond_runs
+    env = {**os.environ, "PYTHONPATH": PROJECT_ROOT, "ROOT": root, "FLAG": "0"}
+    for node in ("Flag", "guarded", "copied", "free"):
+        done = subprocess.run([sys.executable, "-m", "penstock", "run-node", os.path.join(root, "cond_pipeline.py"),
+                               "--node", node, "--run-id", "task-run"], capture_output=True, text=True, env=env,
+                              timeout=300, cwd=root)
+        assert done.returncode == 0, (node, done.stdout[-2000:] + done.stderr[-2000:])
+    records = {r.component_id: r for r in store.run_executions("task-run")}
+    assert records["guarded"].state == records["copied"].state == ExecutionState.CANCELED
+    assert "upstream guarded skipped" in records["copied"].properties["cache_decision"]
+    assert store.get_run("task-run").state == ExecutionState.COMPLETE
 
 
 def test_loader_runs_tfx_style_files_as_scripts_only(tmp_path):

@@ -153,13 +153,29 @@ def _restored_reference(loaded: Any, features: dict[str, Any]) -> Any:
         names = _input_names(structure)
         if names is None or not all(n in features for n in names):
             continue
-        inputs = ({k: features[k] for k in structure} if isinstance(structure, dict)
-                  else tf.nest.pack_sequence_as(structure, [features[n] for n in names]))
+        specs = structure if isinstance(structure, dict) else dict(zip(names, tf.nest.flatten(structure)))
+        conformed = {n: _conform(features[n], specs[n]) for n in names}
+        inputs = (conformed if isinstance(structure, dict)
+                  else tf.nest.pack_sequence_as(structure, [conformed[n] for n in names]))
         try:
             return call(inputs, **({"training": False} if "training" in kwargs else {}))
         except (TypeError, ValueError):
             continue
     return None
+
+
+def _conform(value: Any, spec: Any) -> Any:
+    """A feature as a traced call takes it: the dtype and rank of its Keras Input (a live Keras
+    model casts and expands by itself; its restored trace does not)."""
+    import tensorflow as tf
+
+    if isinstance(value, tf.SparseTensor):
+        value = tf.sparse.to_dense(value)
+    if value.dtype != spec.dtype:
+        value = tf.cast(value, spec.dtype)
+    if spec.shape.rank is not None and value.shape.rank == spec.shape.rank - 1:
+        value = tf.expand_dims(value, -1)
+    return value
 
 
 def _input_names(structure: Any) -> list[str] | None:
