@@ -186,6 +186,21 @@ def test_bulk_inferrer_parquet_with_ids_and_two_models_in_one_pass(run, tmp_path
     assert table.num_rows == json.loads(out.custom_properties["rows"])["train"]
     assert table.column("outputs").to_pylist() == table.column("challenger_outputs").to_pylist()
 
+    spec = {"output_columns_spec": [{"predict_output": {"output_columns": [
+        {"output_key": "outputs", "output_column": "species_logits"}]}}]}
+    as_examples = BulkInferrer(examples=Channel(Examples), model=Channel(Model), model_blessing=Channel(ModelBlessing),
+                               output_format="examples", output_example_spec=spec)
+    written = testing.run_executor(as_examples, pipeline_root=str(tmp_path / "examples"),
+                                   inputs={k: v for k, v in inputs.items() if k != "model_challenger"})["output_examples"]
+    import tensorflow as tf
+
+    records = glob.glob(os.path.join(written.uri, "Split-eval", "examples-*.gz"))
+    first = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(records, compression_type="GZIP"))).numpy())
+    assert set(first.features.feature) == {"culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body-mass-g",
+                                           "species_logits"}
+    assert len(first.features.feature["species_logits"].float_list.value) == 3
+    assert written.split_names == ["train", "eval"]
+
     unblessed = evaluator["blessing"].__class__(evaluator["blessing"].uri, properties={"blessed": 0, "model_id": 1})
     refused = testing.run_executor(inferrer, pipeline_root=str(tmp_path / "refused"),
                                    inputs={**inputs, "model_blessing": [unblessed]})["inference_result"]

@@ -344,9 +344,11 @@ def _decode(batch: Any) -> Any:
 
     from penstock.codecs import example_decoder
 
-    offsets = np.asarray(batch.offsets, np.int64) - int(batch.offsets[0].as_py())
-    data = batch.buffers()[2].to_pybytes()[int(batch.offsets[0].as_py()):]
-    decoded = example_decoder.decode(data, offsets[:-1], offsets[1:])
+    buffers = batch.buffers()  # (validity, int64 offsets, data) of a large_binary array
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[batch.offset:batch.offset + len(batch) + 1]
+    base = int(offsets[0])
+    data = buffers[2].to_pybytes()[base:int(offsets[-1])]
+    decoded = example_decoder.decode(data, offsets[:-1] - base, offsets[1:] - base)
     if decoded is None:
         from tfx_bsl.coders import example_coder
 
