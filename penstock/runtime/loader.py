@@ -63,7 +63,10 @@ def runs_as_script(path: str) -> bool:
     import ast
 
     with open(path, encoding="utf-8", errors="replace") as f:
-        tree = ast.parse(f.read(), path)
+        try:
+            tree = ast.parse(f.read(), path)
+        except SyntaxError:
+            return False  # importing it reports the error with its line
     has_main = any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in tree.body)
     if not has_main:
         return False

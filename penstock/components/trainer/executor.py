@@ -39,8 +39,9 @@ def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
     if artifact is None:
         return dict(ctx.parameters["hyperparameters"] or {})
     loaded = hyperparameters_io.load(artifact, ctx.component_id)
-    if isinstance(loaded.get("values"), dict) and "space" in loaded:
-        return HyperParameterConfig(loaded)
+    if isinstance(loaded.get("values"), dict):
+        # A KerasTuner config (space + values) stays whole; values alone are unwrapped.
+        return HyperParameterConfig(loaded) if "space" in loaded else dict(loaded["values"])
     return loaded
 
 
