@@ -275,3 +275,26 @@ def test_example_gen_artifact_view_gives_tfx_split_names():
     assert artifact_utils.decode_split_names(tfx_view.split_names) == ["train", "eval"]
     assert tfx_view.span == 3 and tfx_view.get_int_custom_property("absent") == 0
     assert artifact_utils.get_split_uri([tfx_view], "eval") == "/x/Split-eval"
+
+
+def test_kubeflow_v2_runner_writes_penstock_kfp_spec(tmp_path):
+    script = tmp_path / "kfp_pipeline.py"
+    script.write_text(
+        "import os\n"
+        "from penstock import tfx\n"
+        "from penstock.tfx.types import standard_artifacts\n"
+        "@tfx.dsl.components.component\n"
+        "def Hello(out: tfx.dsl.components.OutputArtifact[standard_artifacts.String]):\n"
+        "    out.value = 'hi'\n"
+        "if __name__ == '__main__':\n"
+        "    pipeline = tfx.dsl.Pipeline(pipeline_name='kfp-test', pipeline_root='gs://bucket/root', components=[Hello()])\n"
+        "    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(\n"
+        "        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image='img:1'),\n"
+        "        output_dir=os.path.dirname(os.path.abspath(__file__)))\n"
+        "    runner.run(pipeline)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": PROJECT_ROOT}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    spec = (tmp_path / "kfp-test_pipeline.yaml").read_text()
+    assert "img:1" in spec and "run-node" in spec and "Hello" in spec
