@@ -26,8 +26,8 @@ file for both systems (only the ``tfx`` import differs), fresh runs only:
   20 train / 5 eval steps (bench/tfx/tuner_module.py). Compared: the Tuner component's seconds
   (target: penstock <= 0.5x TFX; penstock runs trials in parallel processes), wall and memory.
 - bulk_inferrer: ``--rows`` (default 1,000,000) taxi-shaped rows generated deterministically by
-  bench/data_scale.py (under bench/data/, never committed) and a taxi model trained once by
-  penstock's examples/taxi (100 steps); BulkInferrer writes PredictionLogs. Compared: rows per
+  bench/data_scale.py (under bench/data/, never committed) and a taxi SavedModel with seeded
+  weights (bench/tfx/taxi_model.py); BulkInferrer writes PredictionLogs. Compared: rows per
   second of the BulkInferrer component (target: penstock >= 2x TFX), wall and memory.
 
     .venv/bin/python bench/vs_tfx.py --scenario tuner [--runs 3] [--skip-tfx]
@@ -328,14 +328,13 @@ SCENARIO_COMPONENT = {"tuner": "Tuner", "bulk_inferrer": "BulkInferrer"}
 SCENARIO_TARGETS = {"tuner": 0.5, "bulk_inferrer": 2.0}
 
 
-def train_taxi_model(root: str) -> str:
-    """A taxi SavedModel (raw-feature serving_default) from penstock's examples/taxi, 100 steps."""
-    home = os.path.join(root, "taxi-home")
-    exe = os.path.join(os.path.dirname(sys.executable), "penstock")
-    subprocess.run([exe, "run", os.path.join(REPO, "examples", "taxi", "pipeline.py")], check=True,
-                   env=dict(os.environ, PENSTOCK_HOME=home, TAXI_TRAIN_STEPS="100"), cwd=root,
-                   stdout=subprocess.DEVNULL)
-    return os.path.join(home, "serving", "taxi", "1")
+def taxi_model(root: str) -> str:
+    """The benchmark's taxi SavedModel (bench/tfx/taxi_model.py: seeded weights, raw serialized
+    examples in), built once per benchmark."""
+    path = os.path.join(root, "taxi-model")
+    subprocess.run([sys.executable, os.path.join(BENCH, "tfx", "taxi_model.py"), path], check=True,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path
 
 
 def scenario_data(args: argparse.Namespace, root: str) -> tuple[str, str | None]:
@@ -349,7 +348,7 @@ def scenario_data(args: argparse.Namespace, root: str) -> tuple[str, str | None]
     from data_scale import generate
 
     os.symlink(generate(args.rows), os.path.join(data_dir, "taxi.csv"))
-    return data_dir, train_taxi_model(root)
+    return data_dir, taxi_model(root)
 
 
 def run_scenario(system: str, args: argparse.Namespace, work: str, data_dir: str, model_dir: str | None,
