@@ -89,7 +89,9 @@ def component_times(api: str, metadata_path: str) -> dict:
                 for r in store.run_executions(run.run_id)}
     from penguin_tfx import component_times as tfx_times  # bench/tfx/penguin_tfx.py reads TFX's MLMD
 
-    return tfx_times(metadata_path)["components"]
+    components = tfx_times(metadata_path)["components"]
+    return {name.split(".", 1)[1] if name.startswith(PIPELINE_NAME + ".") else name: value
+            for name, value in components.items()}
 
 
 def main() -> None:
