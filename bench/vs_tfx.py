@@ -331,8 +331,9 @@ SCENARIO_TARGETS = {"tuner": 0.5, "bulk_inferrer": 2.0}
 def taxi_model(root: str) -> str:
     """The benchmark's taxi SavedModel (bench/tfx/taxi_model.py: seeded weights, raw serialized
     examples in), built once per benchmark."""
-    path = os.path.join(root, "taxi-model")
-    subprocess.run([sys.executable, os.path.join(BENCH, "tfx", "taxi_model.py"), path], check=True,
+    path = os.path.join(root, "taxi-model")  # a Model artifact: TFX's BulkInferrer reads <uri>/Format-Serving
+    subprocess.run([sys.executable, os.path.join(BENCH, "tfx", "taxi_model.py"), os.path.join(path, "Format-Serving")],
+                   check=True,
                    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return path
 
