@@ -18,6 +18,20 @@ ML Metadata store. Ratios are penstock / TFX medians of the same invocation. Tar
     .venv/bin/python bench/vs_tfx.py [--runs 3] [--skip-tfx | --only-tfx] [--train-steps 100]
 
 The machine is shared (2 cores): the load average before each run is recorded next to it.
+
+``--scenario tuner`` and ``--scenario bulk_inferrer`` run bench/tfx/scenarios.py, one pipeline
+file for both systems (only the ``tfx`` import differs), fresh runs only:
+
+- tuner: the penguin data through Transform into a Tuner with the same search space, 6 trials of
+  20 train / 5 eval steps (bench/tfx/tuner_module.py). Compared: the Tuner component's seconds
+  (target: penstock <= 0.5x TFX; penstock runs trials in parallel processes), wall and memory.
+- bulk_inferrer: ``--rows`` (default 1,000,000) taxi-shaped rows generated deterministically by
+  bench/data_scale.py (under bench/data/, never committed) and a taxi SavedModel with seeded
+  weights (bench/tfx/taxi_model.py); BulkInferrer writes PredictionLogs. Compared: rows per
+  second of the BulkInferrer component (target: penstock >= 2x TFX), wall and memory.
+
+    .venv/bin/python bench/vs_tfx.py --scenario tuner [--runs 3] [--skip-tfx]
+    .venv/bin/python bench/vs_tfx.py --scenario bulk_inferrer [--rows 1000000] [--skip-tfx]
 """
 
 from __future__ import annotations
@@ -308,6 +322,110 @@ def print_report(results: dict[str, Any]) -> None:
               f"{fmt(f.get('ratio')):>7}   {fmt(k.get('tfx_seconds')):>10} {fmt(k.get('penstock_seconds')):>10}")
 
 
+# -- Tuner and BulkInferrer scenarios --------------------------------------------------------------
+SCENARIOS = os.path.join(BENCH, "tfx", "scenarios.py")
+SCENARIO_COMPONENT = {"tuner": "Tuner", "bulk_inferrer": "BulkInferrer"}
+SCENARIO_TARGETS = {"tuner": 0.5, "bulk_inferrer": 2.0}
+
+
+def taxi_model(root: str) -> str:
+    """The benchmark's taxi SavedModel (bench/tfx/taxi_model.py: seeded weights, raw serialized
+    examples in), built once per benchmark."""
+    path = os.path.join(root, "taxi-model")  # a Model artifact: TFX's BulkInferrer reads <uri>/Format-Serving
+    subprocess.run([sys.executable, os.path.join(BENCH, "tfx", "taxi_model.py"), os.path.join(path, "Format-Serving")],
+                   check=True,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path
+
+
+def scenario_data(args: argparse.Namespace, root: str) -> tuple[str, str | None]:
+    """(data folder, model folder) for the scenario; generated data is reused across runs."""
+    data_dir = os.path.join(root, "data")
+    os.makedirs(data_dir)
+    if args.scenario == "tuner":
+        shutil.copy(DATA, data_dir)
+        return data_dir, None
+    sys.path.insert(0, BENCH)
+    from data_scale import generate
+
+    os.symlink(generate(args.rows), os.path.join(data_dir, "taxi.csv"))
+    return data_dir, taxi_model(root)
+
+
+def run_scenario(system: str, args: argparse.Namespace, work: str, data_dir: str, model_dir: str | None,
+                 log: str) -> dict[str, Any]:
+    times_json = os.path.join(work, "times.json")
+    python = tfx_python() if system == "tfx" else sys.executable
+    cmd = [python, SCENARIOS, "--api", system, "--scenario", args.scenario, "--data-root", data_dir,
+           "--work-dir", work, "--times-json", times_json] + (["--model-dir", model_dir] if model_dir else [])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    if system == "tfx":
+        env.pop("VIRTUAL_ENV", None)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
+    result = measure(cmd, env, work, log)
+    if result["returncode"] == 0:
+        with open(times_json) as f:
+            times = json.load(f)
+        result["components"] = times["components"]
+        result["component_seconds"] = times["components"].get(SCENARIO_COMPONENT[args.scenario], {}).get("seconds")
+    return result
+
+
+def scenario_main(args: argparse.Namespace, systems: list[str]) -> None:
+    root = tempfile.mkdtemp(prefix=f"penstock-vs-tfx-{args.scenario}-")
+    data_dir, model_dir = scenario_data(args, root)
+    results: dict[str, Any] = {s: {"runs": []} for s in systems}
+    load_start = os.getloadavg()
+    for i in range(args.runs):
+        for system in systems if i % 2 == 0 else list(reversed(systems)):
+            work = os.path.join(root, f"{system}-{i}")
+            os.makedirs(work)
+            r = run_scenario(system, args, work, data_dir, model_dir, os.path.join(root, f"{system}-{i}.log"))
+            results[system]["runs"].append(r)
+            print(f"round {i} {system:8} {r['wall_seconds']:7.1f} s  {r['peak_rss_mb']:7.0f} MB  component "
+                  f"{fmt(r.get('component_seconds'))} s" + ("" if r["returncode"] == 0 else "  FAILED"), flush=True)
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+    for system in systems:
+        ok = [r for r in results[system]["runs"] if r["returncode"] == 0]
+        seconds = median([r["component_seconds"] for r in ok if r.get("component_seconds")])
+        results[system]["summary"] = {
+            "component_seconds_median": seconds,
+            "wall_seconds_median": median([r["wall_seconds"] for r in ok]),
+            "peak_rss_mb_median": median([r["peak_rss_mb"] for r in ok]),
+            "rows_per_second": round(args.rows / seconds) if args.scenario == "bulk_inferrer" and seconds else None,
+            "failed": len(results[system]["runs"]) - len(ok),
+        }
+        print(f"{system}: {results[system]['summary']}")
+    if len(systems) == 2:
+        p, t = results["penstock"]["summary"], results["tfx"]["summary"]
+        if args.scenario == "tuner":
+            value = ratio(p["component_seconds_median"], t["component_seconds_median"])
+            met = value is not None and value <= SCENARIO_TARGETS["tuner"]
+        else:
+            value = ratio(p["rows_per_second"], t["rows_per_second"])
+            met = value is not None and value >= SCENARIO_TARGETS["bulk_inferrer"]
+        results["comparison"] = {"ratio": value, "target": SCENARIO_TARGETS[args.scenario], "met": met,
+                                 "wall_ratio": ratio(p["wall_seconds_median"], t["wall_seconds_median"]),
+                                 "memory_ratio": ratio(p["peak_rss_mb_median"], t["peak_rss_mb_median"])}
+        print(f"comparison: {results['comparison']}")
+    results["config"] = {"scenario": args.scenario, "runs": args.runs, "rows": args.rows if args.scenario ==
+                         "bulk_inferrer" else None, "beam_pipeline_args": BEAM_ARGS,
+                         "pipeline": "bench/tfx/scenarios.py (one file, both systems)"}
+    results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "loadavg_start": [round(x, 2) for x in load_start],
+                          "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
+    results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    output = args.output if args.output != RESULTS else os.path.join(BENCH, "results", f"vs_tfx_{args.scenario}.json")
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(results, f, indent=2, default=str)
+    print(f"wrote {output}")
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
@@ -325,6 +443,8 @@ def main() -> None:
                         help="extra environment for the penstock run (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep work directories and logs")
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--scenario", choices=["pipeline", "tuner", "bulk_inferrer"], default="pipeline")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for --scenario bulk_inferrer")
     args = parser.parse_args()
     args.penstock_pipeline = os.path.abspath(args.penstock_pipeline)
 
@@ -333,6 +453,11 @@ def main() -> None:
         systems = ["penstock"]
     elif args.only_tfx:
         systems = ["tfx"]
+    if args.scenario != "pipeline":
+        if "tfx" in systems:
+            setup_tfx()
+        scenario_main(args, systems)
+        return
     if "penstock" in systems and not os.path.exists(args.penstock_pipeline):
         sys.exit(f"error: {args.penstock_pipeline} does not exist yet (use --only-tfx)")
     if "tfx" in systems:

@@ -13,14 +13,67 @@ Importing this module changes nothing and imports nothing heavy.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import logging
 import os
+import sys
 import warnings
+from typing import Any
 
 
 def use_keras_2() -> None:
-    """Choose Keras 2 (``tf_keras``) for TensorFlow, unless the process chose already."""
+    """Choose Keras 2 (``tf_keras``) for TensorFlow, unless the process chose already; KerasTuner
+    follows the same choice (see :class:`_KerasTunerKeras2Finder`)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    if not any(isinstance(f, _KerasTunerKeras2Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _KerasTunerKeras2Finder())
+
+
+def legacy_keras() -> bool:
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
+
+
+class _KerasTunerKeras2Finder(importlib.abc.MetaPathFinder):
+    """Makes KerasTuner use Keras 2 when TensorFlow does (``TF_USE_LEGACY_KERAS=1``).
+
+    KerasTuner 1.4 decides its Keras once, in ``keras_tuner.src.backend.config``, by importing
+    ``keras``, which is Keras 3 whenever it is installed (TensorFlow 2.16 installs it); it then
+    rejects every ``tf_keras`` model ("Expected the model-building function ... to return a valid
+    Keras Model instance", keras-team/keras-tuner#1039). While that one module executes, ``keras``
+    names ``tf_keras``; nothing else changes."""
+
+    _TARGET = "keras_tuner.src.backend.config"
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self._TARGET or not legacy_keras():
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Keras2Loader(spec.loader)
+        return spec
+
+
+class _Keras2Loader(importlib.abc.Loader):
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: Any) -> Any:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        import tf_keras
+
+        missing = object()
+        saved = sys.modules.get("keras", missing)
+        sys.modules["keras"] = tf_keras
+        try:
+            self.inner.exec_module(module)
+        finally:
+            if saved is missing:
+                sys.modules.pop("keras", None)
+            else:
+                sys.modules["keras"] = saved  # type: ignore[assignment]
 
 
 def configure_command_process() -> None:

@@ -11,6 +11,7 @@ from penstock.dsl.standard_artifacts import (
     ExampleStatistics,
     Float,
     HyperParameters,
+    InferenceResult,
     InfraBlessing,
     Integer,
     JsonValue,
@@ -23,11 +24,12 @@ from penstock.dsl.standard_artifacts import (
     String,
     TransformCache,
     TransformGraph,
+    TunerResults,
     ValueArtifact,
 )
 
 __all__ = [
     "Artifact", "ArtifactState", "Boolean", "ExampleAnomalies", "ExampleStatistics", "Examples", "Float",
-    "HyperParameters", "InfraBlessing", "Integer", "JsonValue", "Model", "ModelBlessing", "ModelEvaluation",
-    "ModelRun", "PropertyType", "PushedModel", "Schema", "String", "TransformCache", "TransformGraph", "ValueArtifact",
+    "HyperParameters", "InferenceResult", "InfraBlessing", "Integer", "JsonValue", "Model", "ModelBlessing", "ModelEvaluation",
+    "ModelRun", "PropertyType", "PushedModel", "Schema", "String", "TransformCache", "TransformGraph", "TunerResults", "ValueArtifact",
 ]

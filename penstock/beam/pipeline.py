@@ -12,6 +12,7 @@ except ``--runner=DaskRunner``, which selects penstock's Dask runner (``_beam_da
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Beam is heavy: imported only when a pipeline is actually built
@@ -92,6 +93,9 @@ def workers_share_local_disk(beam_pipeline_args: list[str] | None) -> bool:
     return (_option_value(args, "environment_type") or "").upper() == "LOOPBACK"
 
 
+# Imported by worker processes first thing: registers the module files this process loaded.
+USER_MODULES_PLUGIN = "penstock.runtime.worker_user_modules"
+
 # Imported by out-of-process workers first thing (Beam's --beam_plugins), so that TensorFlow
 # there reaches the same stores as here (see penstock.storage.worker).
 WORKER_SETUP_MODULE = "penstock.storage.worker"
@@ -108,12 +112,16 @@ def make_pipeline(beam_pipeline_args: list[str] | None) -> beam.Pipeline:
     # Beam warns that python-snappy is missing although its crcmod fallback is compiled (fast).
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
+    from penstock.runtime.user_code import USER_MODULES_ENV
     from penstock.storage import endpoints, reach
 
     reach.prepare_beam()
     args = endpoints.beam_arguments(effective_args(beam_pipeline_args))
     if not workers_share_local_disk(args) and WORKER_SETUP_MODULE not in (_option_value(args, "beam_plugins") or ""):
         args.append(f"--beam_plugins={WORKER_SETUP_MODULE}")
+    if os.environ.get(USER_MODULES_ENV) and not runs_in_one_process(args):
+        # Worker processes must import the user modules (module files) this process loaded.
+        args.append(f"--beam_plugins={USER_MODULES_PLUGIN}")
     if _option_value(args, "runner") in _DASK_RUNNER_NAMES:
         # Beam 2.64 registers no DaskRunner name, and its runner cannot run our pipelines:
         # penstock's runs them (see _beam_dask), selected by the same flag.

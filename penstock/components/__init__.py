@@ -20,6 +20,8 @@ _COMPONENTS = {
     "Evaluator": "penstock.components.evaluator",
     "InfraValidator": "penstock.components.infra_validator",
     "Pusher": "penstock.components.pusher",
+    "Tuner": "penstock.components.tuner",
+    "BulkInferrer": "penstock.components.bulk_inferrer",
 }
 
 __all__ = sorted(_COMPONENTS)

@@ -97,8 +97,9 @@ class Artifact:
         return list(json.loads(raw)) if raw else []
 
     @split_names.setter
-    def split_names(self, names: list[str]) -> None:
-        self.set_property("split_names", json.dumps(list(names)))
+    def split_names(self, names: list[str] | str) -> None:
+        # TFX code assigns the JSON text itself (artifact_utils.encode_split_names).
+        self.set_property("split_names", names if isinstance(names, str) else json.dumps(list(names)))
 
     def split_uri(self, split: str) -> str:
         """Directory holding one split, in TFX's layout (``<uri>/Split-<name>``)."""

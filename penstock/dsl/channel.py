@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penstock.dsl.artifact import Artifact
+
+if TYPE_CHECKING:
+    from penstock.dsl.conditional import Placeholder
 
 
 class Channel:
@@ -24,6 +27,12 @@ class Channel:
         self.type = type
         self.producer = producer  # the penstock.dsl.node.Node making it (not imported: it imports this)
         self.output_key = output_key
+
+    def future(self) -> Placeholder:
+        """The artifacts this channel holds in a run, for a run-time condition (``Cond``)."""
+        from penstock.dsl.conditional import Placeholder
+
+        return Placeholder(self)
 
     def describe(self) -> str:
         if self.producer is None:

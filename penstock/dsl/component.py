@@ -55,7 +55,9 @@ class Component(Node):
     the executor changes its results: it is part of the cache key.
     """
 
-    SPEC: ClassVar[ComponentSpec] = ComponentSpec()
+    # Class-level for most components; an instance may set its own when its declaration decides
+    # its inputs or outputs (TFX-style custom components, BulkInferrer's extra models).
+    SPEC: ComponentSpec = ComponentSpec()
     EXECUTOR: ClassVar[str | Callable[..., Any] | None] = None
     VERSION: ClassVar[str] = "1"
     USES_BEAM: ClassVar[bool] = False
@@ -74,8 +76,9 @@ class Component(Node):
 
         for name, value in kwargs.items():
             # A name may be both an input and a parameter (Trainer's hyperparameters: a channel
-            # from a tuner, or literal values); the value's kind decides.
-            if name in spec.inputs and (isinstance(value, Channel) or name not in spec.parameters):
+            # from a tuner, or literal values); the value's kind decides. None means neither (TFX's
+            # Trainer(hyperparameters=None)).
+            if name in spec.inputs and (isinstance(value, Channel) or value is None or name not in spec.parameters):
                 self._bind_input(name, value)
             elif name in spec.parameters:
                 self._bind_parameter(name, value)
@@ -117,6 +120,12 @@ class Component(Node):
 
     def _bind_parameter(self, name: str, value: Any) -> None:
         param = self.SPEC.parameters[name]
+        if _is_proto_message(value):
+            # A config message (TFMA's EvalConfig, tfx.proto.TrainArgs, ...) is recorded in its
+            # JSON form, the form dict-typed parameters take.
+            from google.protobuf import json_format
+
+            value = json_format.MessageToDict(value, preserving_proto_field_name=True)
         if not _typecheck.matches(value, param.type):
             raise PipelineDefinitionError(
                 f"{self.id}: parameter {name!r} expects {_typecheck.describe(param.type)}, "
@@ -172,6 +181,10 @@ class Component(Node):
         if isinstance(executor, str):
             return load_callable(executor, what=f"{self.id} executor")
         return executor
+
+
+def _is_proto_message(value: Any) -> bool:
+    return hasattr(value, "DESCRIPTOR") and hasattr(value, "SerializeToString") and hasattr(value, "ListFields")
 
 
 def _names(d: dict[str, Any]) -> str:

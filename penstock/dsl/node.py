@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from penstock.dsl import conditional
 from penstock.dsl.cache_policy import CachePolicy
 from penstock.dsl.channel import Channel, OutputChannels
 from penstock.dsl.retry import RetryPolicy
@@ -41,6 +42,9 @@ class Node:
         self.retry_policy = retry_policy or RetryPolicy()
         self.upstream_extra: list[Node] = []
         self.outputs = OutputChannels({key: Channel(kind, self, key) for key, kind in output_types.items()}, id)
+        # Inside ``with Cond(...)``: the node runs only if every predicate holds (penstock.dsl.conditional).
+        self.conditions = conditional.active_predicates()
+        self.inputs.update(conditional.condition_inputs(self.conditions))
 
     @property
     def type_name(self) -> str:

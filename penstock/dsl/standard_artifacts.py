@@ -78,7 +78,16 @@ class PushedModel(Artifact):
 
 
 class HyperParameters(Artifact):
-    """Hyperparameters as JSON: ``<uri>/hyperparameters.json``."""
+    """Hyperparameters as JSON: ``<uri>/hyperparameters.json`` (penstock), or the Tuner's
+    ``<uri>/best_hyperparameters.txt`` (TFX's name), a KerasTuner ``HyperParameters`` config."""
+
+
+class TunerResults(Artifact):
+    """Every trial of a Tuner run: ``<uri>/tuner_results.json`` (TFX's records format)."""
+
+
+class InferenceResult(Artifact):
+    """BulkInferrer predictions: ``<uri>/prediction_logs-*.gz`` (gzip TFRecords of PredictionLog)."""
 
 
 class ValueArtifact(Artifact):

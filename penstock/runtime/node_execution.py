@@ -28,6 +28,7 @@ from penstock import _env
 from penstock.beam.pipeline import runner_name, workers_share_local_disk
 from penstock.dsl.artifact import Artifact, ArtifactState
 from penstock.dsl.component import Component, Node
+from penstock.dsl.conditional import unmet_condition
 from penstock.dsl.pipeline import Pipeline
 from penstock.dsl.resolver import Resolver
 from penstock.errors import MetadataError, PenstockError, ValidationGateError
@@ -128,7 +129,10 @@ class NodeExecutor:
 
     def execute(self, node: Node, inputs: dict[str, list[Artifact]]) -> NodeOutcome:
         started = time.perf_counter()
-        if isinstance(node, Resolver):
+        unmet = unmet_condition(node.conditions, node.inputs, inputs) if node.conditions else None
+        if unmet is not None:
+            outcome = self._skip_by_condition(node, inputs, unmet)
+        elif isinstance(node, Resolver):
             outcome = self._resolve(node, inputs)
         elif isinstance(node, Component):
             outcome = self._run_component(node, inputs)
@@ -136,6 +140,22 @@ class NodeExecutor:
             raise TypeError(f"cannot execute {node!r}")
         outcome.duration_s = time.perf_counter() - started
         return outcome
+
+    def _skip_by_condition(self, node: Node, inputs: dict[str, list[Artifact]], condition: str) -> NodeOutcome:
+        """Record a node whose ``Cond`` does not hold: not run, not a failure (TFX's semantics)."""
+        reason = f"skipped: condition {condition} is false"
+        execution_id = self.record_skip(node, reason, inputs)
+        return NodeOutcome(node.id, ExecutionState.SKIPPED, execution_id=execution_id, cache_decision=reason)
+
+    def record_skip(self, node: Node, reason: str, inputs: dict[str, list[Artifact]] | None = None) -> int:
+        """A CANCELED execution marked ``skipped_by_condition``: what task-per-node orchestrators
+        read to skip the nodes downstream."""
+        now = now_ms()
+        return self.store.record_execution(
+            pipeline_name=self.pipeline.name, run_id=self.run_id, node_id=node.id, type_name=node.type_name,
+            state=ExecutionState.CANCELED, inputs=inputs or {}, outputs={},
+            properties={"start_ms": now, "end_ms": now, "cache_decision": reason, "skipped_by_condition": 1},
+        )
 
     # -- resolvers ----------------------------------------------------------------------------
     def _resolve(self, node: Resolver, inputs: dict[str, list[Artifact]]) -> NodeOutcome:

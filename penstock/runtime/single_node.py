@@ -43,6 +43,13 @@ def run_single_node(
     store.begin_run(pipeline.name, run_id, [n.id for n in pipeline.order], pipeline.edges(),
                         pipeline_root=pipeline.pipeline_root)
 
+    # Downstream of a node its Cond skipped (in this run): skipped too, as the local runner does.
+    skipped = [u.id for u in node.upstream_nodes() if _skipped_by_condition(store, pipeline.name, u.id, run_id)]
+    if skipped:
+        outcome = NodeOutcome(node_id, ExecutionState.SKIPPED,
+                              cache_decision=f"skipped: upstream {', '.join(skipped)} skipped by its condition")
+        NodeExecutor(store, pipeline, run_id).record_skip(node, outcome.cache_decision)
+        return outcome
     inputs: dict[str, list[Artifact]] = {}
     for key, channel in node.inputs.items():
         producer = channel.producer
@@ -76,7 +83,8 @@ def run_single_node(
         latest_state[record.component_id] = record.state
     if outcome.state == ExecutionState.FAILED:
         store.update_run(run_id, state=ExecutionState.FAILED, end_ms=now_ms(), error=f"{node_id}: {outcome.error}")
-    elif all(latest_state.get(n.id) in (ExecutionState.COMPLETE, ExecutionState.CACHED) for n in pipeline.order):
+    elif all(latest_state.get(n.id) in (ExecutionState.COMPLETE, ExecutionState.CACHED, ExecutionState.CANCELED)
+             for n in pipeline.order):
         store.update_run(run_id, state=ExecutionState.COMPLETE, end_ms=now_ms(), error="")
     return outcome
 
@@ -110,3 +118,8 @@ def _execute_interruptibly(executor: NodeExecutor, node: Any, inputs: dict[str, 
     if failure:
         raise failure[0]
     return result[0]
+
+
+def _skipped_by_condition(store: MetadataStore, pipeline_name: str, node_id: str, run_id: str) -> bool:
+    records = [r for r in store.node_executions(pipeline_name, node_id) if r.run_id == run_id]
+    return bool(records) and bool(records[-1].properties.get("skipped_by_condition"))

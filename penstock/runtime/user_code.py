@@ -205,8 +205,25 @@ def load_module_file(path: str) -> ModuleType:
             sys.modules.pop(name, None)
             raise UserCodeError(f"importing {path} failed: {describe_user_exception(e)}") from e
         _pickle_by_value(module)
+        _export_for_workers(name, path)
         _loaded_files[path] = (mtime, module)
         return module
+
+
+USER_MODULES_ENV = "PENSTOCK_USER_MODULES"
+
+
+def _export_for_workers(name: str, path: str) -> None:
+    """Name the file behind a synthetic module name in the environment, which Beam's worker
+    processes on this machine inherit: ``penstock.runtime.worker_user_modules`` (a Beam plugin)
+    imports it there under the same name, so functions pickled by reference (Beam's default
+    pickler, dill) unpickle (``--direct_running_mode=multi_processing``)."""
+    import json
+
+    known = json.loads(os.environ.get(USER_MODULES_ENV) or "{}")
+    if known.get(name) != path:
+        known[name] = path
+        os.environ[USER_MODULES_ENV] = json.dumps(known)
 
 
 def _pickle_by_value(module: ModuleType) -> None:

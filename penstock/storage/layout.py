@@ -33,6 +33,14 @@ INFRA_BLESSED_FILE, INFRA_NOT_BLESSED_FILE = "INFRA_BLESSED", "INFRA_NOT_BLESSED
 BLESSING_FILE = "blessing.json"
 EXPLANATION_FILE = "explanation.txt"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
+# Tuner outputs, TFX's names: the best HyperParameters config and every trial's record.
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
+TUNER_RESULTS_FILE = "tuner_results.json"
+TUNER_TRIALS_FILE = "trials.json"
+# BulkInferrer: TFX's file prefixes for PredictionLogs and for examples with predictions.
+PREDICTION_LOGS_PREFIX = "prediction_logs"
+INFERENCE_EXAMPLES_PREFIX = "examples"
+INFERENCE_PARQUET_PREFIX = "predictions"
 VALUE_FILE = "value"
 PUSH_RECORD_FILE = "push.json"
 # Written into an output that would otherwise hold no object: on an object store a folder with

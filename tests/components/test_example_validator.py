@@ -142,3 +142,16 @@ def test_end_to_end_through_the_local_runner(tmp_path):
     assert "culmen_length_mm" in (open(os.path.join(published.uri, "summary.txt")).read())
     examples = result.outputs["clean_gen"]["examples"]
     assert sum(json.loads(examples.custom_properties["row_counts"]).values()) == 334
+
+
+def test_tfx_mode_records_anomalies_goes_on_and_says_once_how_to_stop(tmp_path, caplog):
+    from penstock.tfx.components import ExampleValidator as TfxExampleValidator
+
+    validator = TfxExampleValidator(statistics=Channel(ExampleStatistics), schema=Channel(Schema))
+    inputs = {"statistics": [penguin_stats("penguins_skewed.csv")["statistics"]], "schema": [penguin_schema()]}
+    with caplog.at_level("WARNING"):
+        out = run_component(validator, tmp_path, inputs=inputs)["anomalies"]
+    assert {(feature, kind) for _, feature, kind in kinds(out)} == {("culmen_length_mm", "FLOAT_TYPE_SMALL_FLOAT")}
+    assert out.custom_properties["blocking_count"] >= 1  # would have stopped penstock's own validator
+    hints = [r.getMessage() for r in caplog.records if "gate='stop'" in r.getMessage()]
+    assert len(hints) == 1 and "goes on, as in TFX" in hints[0]

@@ -92,7 +92,7 @@ def test_penguin_trains_and_serves_raw_examples(penguin_trainer):
     assert props["skew_check"] == "passed"
     assert props["skew_check_rows"] > 50
     assert props["skew_check_max_abs_diff"] <= 1e-6
-    assert props["skew_check_signatures"] == "serving_default,serving_raw"
+    assert props["skew_check_signatures"] == "serving_default,serving_raw,transform_features"
     assert os.listdir(penguin_trainer.outputs["model_run"].uri)  # TensorBoard logs
 
     import tensorflow as tf
@@ -211,7 +211,7 @@ def test_taxi_trains_better_than_baseline_without_skew():
     _transform, trainer = fx.taxi_trainer()
     props = trainer.outputs["model"].custom_properties
     assert props["skew_check"] == "passed" and props["skew_check_max_abs_diff"] <= 1e-6
-    assert props["skew_check_signatures"] == "serving_default,serving_raw"
+    assert props["skew_check_signatures"] == "serving_default,serving_raw,transform_features"
 
     import tensorflow as tf
     import tf_keras

@@ -41,7 +41,8 @@ class Evaluator(Component):
         },
         parameters={
             "eval_config": Parameter(
-                dict | str, description="TFMA EvalConfig: a dict in its JSON form or a text-format proto string"
+                dict | str, description="TFMA EvalConfig: the message (tfma.EvalConfig(...)), a dict in its JSON "
+                "form or a text-format proto string"
             ),
             "example_splits": Parameter(list[str], default=["eval"], description="splits to evaluate on"),
             "bless_without_thresholds": Parameter(

@@ -20,7 +20,9 @@ class ExampleValidator(Component):
     The gate: with ``gate="stop"`` (default) anomalies in ``gate_splits`` stop the pipeline
     with a ValidationGateError listing them, after the anomalies artifact is written. Accept
     an anomaly by updating the schema or listing it in ``expected_anomalies``
-    (``{"feature": ["KIND", ...]}``, ``["*"]`` for any kind); ``gate="warn"`` only logs."""
+    (``{"feature": ["KIND", ...]}``, ``["*"]`` for any kind); ``gate="warn"`` only logs them;
+    ``gate="record"`` (TFX's behaviour, the default of ``penstock.tfx``'s ExampleValidator)
+    records them and says once how to turn the gate on."""
 
     SPEC = ComponentSpec(
         inputs={
@@ -31,7 +33,7 @@ class ExampleValidator(Component):
         outputs={"anomalies": OutputSpec(ExampleAnomalies)},
         parameters={
             "exclude_splits": Parameter(list[str], default=[]),
-            "gate": Parameter(Literal["stop", "warn"], default="stop"),
+            "gate": Parameter(Literal["stop", "warn", "record"], default="stop"),
             "gate_splits": Parameter(list[str], default=["train", "eval"]),
             "expected_anomalies": Parameter(dict[str, list[str]], default={}),
             "drift_thresholds": Parameter(dict[str, dict[str, float]], default={}),

@@ -94,6 +94,13 @@ def run(ctx: ExecutorContext) -> None:
         return
     if blocking and params["gate"] == "stop":
         raise ValidationGateError(_gate_message(ctx.component_id, blocking))
+    if params["gate"] == "record":  # TFX's behaviour: recorded, the run goes on; said once
+        ctx.log.warning(
+            "%s: %d anomal%s recorded in %s (ExampleAnomalies; summary.txt); the run goes on, as in TFX. "
+            "To stop the run on anomalies, turn the gate on: ExampleValidator(..., gate='stop')",
+            ctx.component_id, len(found), "y" if len(found) == 1 else "ies", output.uri,
+        )
+        return
     ctx.log.warning("%s", summary)
 
 

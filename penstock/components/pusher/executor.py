@@ -44,7 +44,7 @@ _CONFIG_ATTEMPTS = 8
 
 def run(ctx: ExecutorContext) -> None:
     model = ctx.input("model")
-    blessing = ctx.input("model_blessing")
+    blessing = ctx.optional_input("model_blessing")  # required by penstock's Pusher; TFX's may omit it
     infra = ctx.optional_input("infra_blessing")
     pushed = ctx.output("pushed_model")
     base = ctx.parameters["push_destination"]
@@ -103,9 +103,9 @@ def run(ctx: ExecutorContext) -> None:
     ctx.log.info("pushed model %s as %s version %d (%s)", model.id, model_name, version, version_dir)
 
 
-def refusal_reason(model: Artifact, blessing: Artifact, infra: Artifact | None) -> str | None:
-    """Why the model must not be pushed, or None when every verdict is positive."""
-    if blessing.get_property("blessed") != 1:
+def refusal_reason(model: Artifact, blessing: Artifact | None, infra: Artifact | None) -> str | None:
+    """Why the model must not be pushed, or None when every verdict given is positive."""
+    if blessing is not None and blessing.get_property("blessed") != 1:
         why = blessing.custom_properties.get("explanation") or "no explanation recorded"
         return f"model {model.id} is not blessed by the Evaluator (ModelBlessing {blessing.id}): {why}"
     if infra is not None and infra.get_property("blessed") != 1:

@@ -29,7 +29,9 @@ class SchemaGen(Component):
         inputs={"statistics": InputSpec(ExampleStatistics)},
         outputs={"schema": OutputSpec(Schema)},
         parameters={
-            "infer_from_splits": Parameter(list[str], default=["train"]),
+            "infer_from_splits": Parameter(list[str], default=["train"],
+                                           description="empty: every split except exclude_splits (TFX's way)"),
+            "exclude_splits": Parameter(list[str], default=[]),
             "infer_feature_shape": Parameter(bool, default=True),
             "infer_value_bounds": Parameter(bool, default=True),
             "max_string_domain_size": Parameter(int, default=100),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penstock.errors import PipelineDefinitionError, ValidationGateError
 from penstock.runtime.context import ExecutorContext
@@ -21,7 +21,9 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
     import tensorflow_data_validation as tfdv
 
     statistics = ctx.input("statistics")
-    splits = list(ctx.parameters["infer_from_splits"])
+    # Empty: every split but exclude_splits, as TFX's SchemaGen.
+    splits = list(ctx.parameters["infer_from_splits"]) or [
+        s for s in statistics.split_names if s not in ctx.parameters["exclude_splits"]]
     missing = [s for s in splits if s not in statistics.split_names]
     if missing:
         raise PipelineDefinitionError(
@@ -38,7 +40,7 @@ def run_schema_gen(ctx: ExecutorContext) -> None:
                 max_string_domain_size=int(ctx.parameters["max_string_domain_size"]),
             )
         else:
-            schema = tfdv.update_schema(schema, stats)
+            schema = _update_keeping_features(tfdv, schema, stats)
         all_stats.append(stats)
     assert schema is not None
     if ctx.parameters["infer_value_bounds"]:
@@ -145,6 +147,22 @@ def _replace_feature(target: schema_pb2.Schema, source: schema_pb2.Schema, name:
             others = [d for d in target.string_domain if d.name != feature.domain]
             del target.string_domain[:]
             target.string_domain.extend(others + domains)
+
+
+def _update_keeping_features(tfdv: Any, schema: schema_pb2.Schema,
+                             stats: statistics_pb2.DatasetFeatureStatisticsList) -> schema_pb2.Schema:
+    """``tfdv.update_schema`` with another split's statistics, except that a feature the schema
+    has is not deprecated because that split holds no value of it (TFDV would: a feature with
+    one value in train and none in eval vanished from tf.Transform's inputs, failing a
+    ``preprocessing_fn`` that reads it). Its absence there stays the ExampleValidator's to report."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    live = {f.name for f in schema.feature if f.lifecycle_stage != schema_pb2.DEPRECATED}
+    updated = tfdv.update_schema(schema, stats)
+    for feature in updated.feature:
+        if feature.name in live and feature.lifecycle_stage == schema_pb2.DEPRECATED:
+            feature.ClearField("lifecycle_stage")
+    return updated
 
 
 def add_value_bounds(schema: schema_pb2.Schema, stats_list: list[statistics_pb2.DatasetFeatureStatisticsList]) -> None:

@@ -24,6 +24,28 @@ from penstock.runtime.user_functions import require_one_source
 _ARGS_KEYS = {"num_steps", "splits"}
 
 
+# What the Trainer and the Tuner share: the inputs FnArgs is built from, the user function and
+# its arguments (penstock.components.trainer.executor.common_fn_args).
+FN_ARGS_INPUTS = {
+    "examples": InputSpec(Examples),
+    "transform_graph": InputSpec(TransformGraph, optional=True),
+    "schema": InputSpec(Schema, optional=True),
+    "base_model": InputSpec(Model, optional=True),
+}
+
+
+def fn_args_parameters(function: str) -> dict[str, Parameter]:
+    """``module_file`` or ``<function>`` (the user code), ``train_args``, ``eval_args``, ``custom_config``."""
+    return {
+        "module_file": Parameter(str | None, default=None, user_code=True, description=f"file defining {function}"),
+        function: Parameter(str | None, default=None, user_code=True,
+                            description="'package.module.function' or 'file.py:function'"),
+        "train_args": Parameter(dict[str, Any], default={}),
+        "eval_args": Parameter(dict[str, Any], default={}),
+        "custom_config": Parameter(dict[str, Any], default={}),
+    }
+
+
 class Trainer(Component):
     """Train a model with user code; export it for serving; check training/serving skew.
 
@@ -33,25 +55,13 @@ class Trainer(Component):
     """
 
     SPEC = ComponentSpec(
-        inputs={
-            "examples": InputSpec(Examples),
-            "transform_graph": InputSpec(TransformGraph, optional=True),
-            "schema": InputSpec(Schema, optional=True),
-            "base_model": InputSpec(Model, optional=True),
-            "hyperparameters": InputSpec(HyperParameters, optional=True),
-        },
+        inputs={**FN_ARGS_INPUTS, "hyperparameters": InputSpec(HyperParameters, optional=True)},
         outputs={
             "model": OutputSpec(Model),
             "model_run": OutputSpec(ModelRun),
         },
         parameters={
-            "module_file": Parameter(str | None, default=None, user_code=True,
-                                     description="file defining run_fn"),
-            "run_fn": Parameter(str | None, default=None, user_code=True,
-                                description="'package.module.function' or 'file.py:function'"),
-            "train_args": Parameter(dict[str, Any], default={}),
-            "eval_args": Parameter(dict[str, Any], default={}),
-            "custom_config": Parameter(dict[str, Any], default={}),
+            **fn_args_parameters("run_fn"),
             "hyperparameters": Parameter(dict[str, Any], default={},
                                          description="used when no HyperParameters artifact is wired"),
             "strategy": Parameter(Literal["auto", "default", "mirrored", "tpu"], default="auto"),

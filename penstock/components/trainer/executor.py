@@ -7,18 +7,21 @@ transform graph is wired in, runs the training/serving skew check.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from typing import Any
 
 from penstock import _env
-from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from penstock.components.trainer.fn_args_utils import DataAccessor, FnArgs, HyperParameterConfig
 from penstock.dsl.artifact import Artifact
-from penstock.errors import InputDataError, UserCodeError
+from penstock.errors import UserCodeError
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception
 from penstock.runtime.user_functions import resolve_user_function
 from penstock.storage import examples as examples_io
 from penstock.storage import filesystem, layout
+from penstock.storage import hyperparameters as hyperparameters_io
 from penstock.storage import model as model_io
 from penstock.storage import schema as schema_io
 
@@ -29,21 +32,22 @@ def _files(component_id: str, examples: Artifact, splits: list[str], which: str)
 
 
 def _hyperparameters(ctx: ExecutorContext) -> dict[str, Any]:
+    """A plain dict given to ``Trainer(hyperparameters=...)`` as is; a HyperParameters artifact
+    (a Tuner's best) as TFX passes it: the KerasTuner config itself, so
+    ``keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)`` works."""
     artifact = ctx.optional_input("hyperparameters")
     if artifact is None:
         return dict(ctx.parameters["hyperparameters"] or {})
-    path = filesystem.join(artifact.uri, layout.HYPERPARAMETERS_FILE)
-    try:
-        loaded = filesystem.read_json(path)
-    except (OSError, ValueError) as e:
-        raise InputDataError(f"{ctx.component_id}: cannot read hyperparameters {path}: {e}") from None
-    # keras_tuner's HyperParameters.get_config() nests values under "values".
-    if isinstance(loaded, dict) and isinstance(loaded.get("values"), dict):
-        return dict(loaded["values"])
-    return dict(loaded)
+    loaded = hyperparameters_io.load(artifact, ctx.component_id)
+    if isinstance(loaded.get("values"), dict):
+        # A KerasTuner config (space + values) stays whole; values alone are unwrapped.
+        return HyperParameterConfig(loaded) if "space" in loaded else dict(loaded["values"])
+    return loaded
 
 
-def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
+def common_fn_args(ctx: ExecutorContext, working_dir: str) -> FnArgs:
+    """What both run_fn (Trainer) and tuner_fn (Tuner) get, as TFX's ``get_common_fn_args``:
+    the examples' files per split, steps, schema, transform graph, base model, custom config."""
     params = ctx.parameters
     train_args = dict(params["train_args"] or {})
     eval_args = dict(params["eval_args"] or {})
@@ -51,20 +55,8 @@ def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
     schema_artifact = ctx.optional_input("schema")
     transform_graph = ctx.optional_input("transform_graph")
     base_model = ctx.optional_input("base_model")
-
     schema_path = filesystem.join(schema_artifact.uri, layout.SCHEMA_FILE) if schema_artifact else None
-    default_schema = None
-    if transform_graph is not None:
-        import tensorflow_transform as tft
-
-        default_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
-    elif schema_artifact is not None:
-        default_schema = schema_io.load(schema_artifact.uri)
-
-    model_uri = ctx.output("model").uri
-    working_dir = os.path.join(ctx.tmp_dir, "working_dir")
     os.makedirs(working_dir, exist_ok=True)
-    filesystem.makedirs(ctx.output("model_run").uri)
     return FnArgs(
         working_dir=working_dir,
         train_files=_files(ctx.component_id, examples, list(train_args.get("splits") or ["train"]), "train"),
@@ -75,13 +67,35 @@ def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
         schema_file=schema_path,
         transform_graph_path=transform_graph.uri if transform_graph else None,
         transform_output=transform_graph.uri if transform_graph else None,
-        data_accessor=DataAccessor(default_schema=default_schema),
+        data_accessor=data_accessor(schema_path, transform_graph.uri if transform_graph else None),
+        base_model=model_io.serving_dir_for_export(base_model.uri) if base_model else None,
+        custom_config=dict(params["custom_config"] or {}),
+    )
+
+
+def data_accessor(schema_path: str | None, transform_graph_uri: str | None) -> DataAccessor:
+    """The DataAccessor whose default schema is the transformed one (with a transform graph) or
+    the input schema."""
+    default_schema = None
+    if transform_graph_uri is not None:
+        import tensorflow_transform as tft
+
+        default_schema = tft.TFTransformOutput(transform_graph_uri).transformed_metadata.schema
+    elif schema_path is not None:
+        default_schema = schema_io.load(filesystem.dirname(schema_path))
+    return DataAccessor(default_schema=default_schema)
+
+
+def build_fn_args(ctx: ExecutorContext, strategy_name: str) -> FnArgs:
+    model_uri = ctx.output("model").uri
+    filesystem.makedirs(ctx.output("model_run").uri)
+    fn_args = common_fn_args(ctx, os.path.join(ctx.tmp_dir, "working_dir"))
+    return dataclasses.replace(
+        fn_args,
         serving_model_dir=model_io.serving_dir_for_export(model_uri),
         eval_model_dir=filesystem.join(model_uri, layout.EVAL_MODEL_DIR),
         model_run_dir=ctx.output("model_run").uri,
-        base_model=model_io.serving_dir_for_export(base_model.uri) if base_model else None,
         hyperparameters=_hyperparameters(ctx),
-        custom_config=dict(params["custom_config"] or {}),
         distribution_strategy=strategy_name,
     )
 
@@ -98,12 +112,19 @@ def run(ctx: ExecutorContext) -> None:
     ctx.log.info("Trainer: running %s under the %s strategy", where, strategy_name)
 
     try:
-        with strategy.scope():
+        # The default strategy needs no scope, and entering it would make a run_fn that opens its
+        # own (TFX's examples open a MirroredStrategy) fail in model.fit with "Mixing different
+        # tf.distribute.Strategy objects".
+        with strategy.scope() if strategy_name != "default" else contextlib.nullcontext():
             run_fn(fn_args)
     except UserCodeError:
         raise
     except Exception as e:  # anything the user's code raises
-        raise UserCodeError(f"{ctx.component_id}: {where} raised {describe_user_exception(e)}") from e
+        hint = ""
+        if "Mixing different tf.distribute.Strategy" in str(e):
+            hint = (f" ({where} opens its own tf.distribute strategy inside the {strategy_name!r} one "
+                    "penstock opened: set Trainer(strategy='default') to let run_fn choose)")
+        raise UserCodeError(f"{ctx.component_id}: {where} raised {describe_user_exception(e)}{hint}") from e
 
     serving_dir = str(fn_args.serving_model_dir)
     if not model_io.has_saved_model(serving_dir):

@@ -91,6 +91,29 @@ class DataAccessor:
         return self._tfxio(file_pattern, schema).RecordBatches(options)
 
 
+class HyperParameterConfig(dict[str, Any]):
+    """``fn_args.hyperparameters`` from a HyperParameters artifact (a Tuner's best), as TFX
+    passes it: KerasTuner's ``HyperParameters.get_config()`` (``{"space": [...], "values": {...}}``),
+    so ``keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)`` works. The values
+    also read by name, as from the plain dict ``Trainer(hyperparameters={...})`` gives:
+    ``fn_args.hyperparameters["learning_rate"]``, ``.get("num_layers", 2)``."""
+
+    def _values(self) -> dict[str, Any]:
+        values = dict.get(self, "values")
+        return values if isinstance(values, dict) else {}
+
+    def __missing__(self, key: str) -> Any:
+        values = self._values()
+        if key in values:
+            return values[key]
+        raise KeyError(f"no hyperparameter {key!r}; tuned values: {sorted(values)}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        return self._values().get(key, default)
+
+
 @dataclasses.dataclass
 class FnArgs:
     """Arguments of ``run_fn(fn_args)``, field for field TFX's ``FnArgs``.

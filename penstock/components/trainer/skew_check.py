@@ -3,12 +3,20 @@
 Transform keeps a sample of eval rows as pairs (raw tf.Example, the same row transformed by
 Beam). For each pair penstock computes
 
-(a) the trained Keras model on the Beam-transformed features, i.e. what training saw, and
+(a) the trained model on the Beam-transformed features, i.e. what training saw, and
 (b) the exported ``serving_default`` signature on the raw serialized example (and the
     ``serving_raw`` signature on the raw tensors, when exported), i.e. what serving will do,
 
 and fails the Trainer when any prediction differs by more than the tolerance, naming the rows.
 A serving path that skips or re-implements the transform cannot pass.
+
+Any SavedModel whose signatures take raw features qualifies, however it was exported: (a) calls
+the Keras model when the SavedModel holds one (``model.save``), else the restored model object
+(``tf.saved_model.save(model, ..., signatures=...)``, TFX's way, with the transform layer
+tracked as ``model.tft_layer``). A ``transform_features`` signature (raw serialized examples in,
+transformed features out) is checked against Beam's features too. Signature arguments are
+matched to raw features by their tensor names, which keep names such as ``capital-gain`` that
+TensorFlow rewrites in Python argument names.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from penstock.errors import ExecutionError
 
 SERVING_DEFAULT = "serving_default"
 SERVING_RAW = "serving_raw"
+TRANSFORM_FEATURES = "transform_features"
 
 
 @dataclasses.dataclass
@@ -112,18 +121,72 @@ def _describe_raw(serialized: bytes, limit: int = 8) -> str:
     return "{" + ", ".join(shown) + "}"
 
 
-def _load_keras_model(component_id: str, serving_dir: str) -> Any:
+def _keras_reference(serving_dir: str, features: dict[str, Any]) -> Any:
+    """The Keras model's outputs on ``features`` when the SavedModel holds a Keras model
+    (``model.save``), else None."""
     import tf_keras
 
+    from penstock.storage import filesystem
+
+    if not filesystem.exists(filesystem.join(serving_dir, "keras_metadata.pb")):
+        return None
     try:
-        return tf_keras.models.load_model(serving_dir, compile=False)
-    except Exception as e:
-        raise ExecutionError(
-            component_id,
-            f"skew check: the exported model in {serving_dir} does not load as a Keras model "
-            f"({type(e).__name__}: {e}); export a tf_keras model (e.g. with "
-            "penstock.components.trainer.export_serving_model) or set skew_check=False",
-        ) from e
+        model = tf_keras.models.load_model(serving_dir, compile=False)
+    except Exception:  # a SavedModel Keras cannot rebuild: the restored object may still answer
+        return None
+    return model(_model_inputs(model, features), training=False)
+
+
+def _restored_reference(loaded: Any, features: dict[str, Any]) -> Any:
+    """The restored model object's outputs on ``features`` (a model saved with
+    ``tf.saved_model.save`` keeps the call traces its training and signatures made), or None."""
+    import tensorflow as tf
+
+    if not callable(loaded):
+        return None
+    call = loaded.__call__
+    for concrete in getattr(call, "concrete_functions", None) or []:
+        args, kwargs = concrete.structured_input_signature
+        if not args:
+            continue
+        structure = args[0]
+        names = _input_names(structure)
+        if names is None or not all(n in features for n in names):
+            continue
+        specs = structure if isinstance(structure, dict) else dict(zip(names, tf.nest.flatten(structure)))
+        conformed = {n: _conform(features[n], specs[n]) for n in names}
+        inputs = (conformed if isinstance(structure, dict)
+                  else tf.nest.pack_sequence_as(structure, [conformed[n] for n in names]))
+        try:
+            return call(inputs, **({"training": False} if "training" in kwargs else {}))
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _conform(value: Any, spec: Any) -> Any:
+    """A feature as a traced call takes it: the dtype and rank of its Keras Input (a live Keras
+    model casts and expands by itself; its restored trace does not)."""
+    import tensorflow as tf
+
+    if isinstance(value, tf.SparseTensor):
+        value = tf.sparse.to_dense(value)
+    if value.dtype != spec.dtype:
+        value = tf.cast(value, spec.dtype)
+    if spec.shape.rank is not None and value.shape.rank == spec.shape.rank - 1:
+        value = tf.expand_dims(value, -1)
+    return value
+
+
+def _input_names(structure: Any) -> list[str] | None:
+    """Feature names a traced call takes: dict keys, or the tensor names of a list of inputs."""
+    import tensorflow as tf
+
+    if isinstance(structure, dict):
+        return [str(k) for k in structure]
+    specs = tf.nest.flatten(structure)
+    names = [getattr(s, "name", None) for s in specs]
+    return names if all(names) else None  # type: ignore[return-value]
 
 
 def _model_inputs(model: Any, features: dict[str, Any]) -> Any:
@@ -139,7 +202,6 @@ def check_skew(component_id: str, serving_dir: str, transform_graph_uri: str, *,
 
     Returns None when Transform kept no sample (nothing to compare); raises ExecutionError on skew.
     """
-    import numpy as np
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -151,9 +213,6 @@ def check_skew(component_id: str, serving_dir: str, transform_graph_uri: str, *,
     rows = len(raw)
     tft_output = tft.TFTransformOutput(transform_graph_uri)
     transformed_features = tf.io.parse_example(tf.constant(transformed), tft_output.transformed_feature_spec())
-    model = _load_keras_model(component_id, serving_dir)
-    expected = _flat_outputs(model(_model_inputs(model, transformed_features), training=False))
-
     loaded = tf.saved_model.load(serving_dir)
     signatures = dict(loaded.signatures)
     if SERVING_DEFAULT not in signatures:
@@ -163,29 +222,84 @@ def check_skew(component_id: str, serving_dir: str, transform_graph_uri: str, *,
             f"serialized tf.Examples (it has {sorted(signatures) or 'none'}); export it with "
             "penstock.components.trainer.export_serving_model",
         )
+    reference = _keras_reference(serving_dir, transformed_features)
+    if reference is None:
+        reference = _restored_reference(loaded, transformed_features)
     checked: list[str] = []
     worst = 0.0
-    for name in (SERVING_DEFAULT, SERVING_RAW):
-        signature = signatures.get(name)
-        if signature is None:
-            continue
-        actual = _flat_outputs(_call_signature(component_id, name, signature, raw, tft_output))
-        diffs, output = _row_diffs(component_id, expected, actual, name, rows)
-        bad = np.flatnonzero(diffs > tolerance)
-        if bad.size:
-            listed = ", ".join(str(i) for i in bad[:20]) + (" ..." if bad.size > 20 else "")
-            raise ExecutionError(
-                component_id,
-                f"training/serving skew: signature {name!r} disagrees with the model on the "
-                f"transformed features for {bad.size} of {rows} eval rows (rows {listed}); "
-                f"max |difference| {float(diffs.max()):.6g} on output {output!r} > tolerance "
-                f"{tolerance:g}. Row {int(bad[0])} raw features: {_describe_raw(raw[int(bad[0])])}. "
-                "The serving signature must apply the transform graph to raw features "
-                "(use penstock.components.trainer.export_serving_model)",
-            )
-        worst = max(worst, float(diffs.max(initial=0.0)))
-        checked.append(name)
+    if reference is not None:
+        expected = _flat_outputs(reference)
+        for name in (SERVING_DEFAULT, SERVING_RAW):
+            signature = signatures.get(name)
+            if signature is None:
+                continue
+            actual = _flat_outputs(_call_signature(component_id, name, signature, raw, tft_output))
+            worst = max(worst, _compare(component_id, name, expected, actual, raw, tolerance, "the model on"))
+            checked.append(name)
+    if TRANSFORM_FEATURES in signatures:
+        worst = max(worst, _check_transform(component_id, signatures[TRANSFORM_FEATURES], raw,
+                                            transformed_features, tolerance))
+        checked.append(TRANSFORM_FEATURES)
+    if not checked:
+        raise ExecutionError(
+            component_id,
+            f"skew check: cannot call the model in {serving_dir} on transformed features (it is no Keras "
+            f"model and its restored call takes none of {sorted(transformed_features)}) and it has no "
+            f"{TRANSFORM_FEATURES!r} signature to check the transform it serves with; export with "
+            "penstock.components.trainer.export_serving_model, add a transform_features signature, or set "
+            "skew_check=False",
+        )
     return SkewReport(rows=rows, max_abs_diff=worst, signatures=checked)
+
+
+def _compare(component_id: str, name: str, expected: dict[str, Any], actual: dict[str, Any], raw: list[bytes],
+             tolerance: float, what: str) -> float:
+    """Largest difference between what signature ``name`` returned and the reference; raises on skew."""
+    import numpy as np
+
+    rows = len(raw)
+    diffs, output = _row_diffs(component_id, expected, actual, name, rows)
+    bad = np.flatnonzero(diffs > tolerance)
+    if bad.size:
+        listed = ", ".join(str(i) for i in bad[:20]) + (" ..." if bad.size > 20 else "")
+        raise ExecutionError(
+            component_id,
+            f"training/serving skew: signature {name!r} disagrees with {what} the transformed features for "
+            f"{bad.size} of {rows} eval rows (rows {listed}); max |difference| {float(diffs.max()):.6g} on "
+            f"output {output!r} > tolerance {tolerance:g}. Row {int(bad[0])} raw features: "
+            f"{_describe_raw(raw[int(bad[0])])}. The serving signature must apply the transform graph to "
+            "raw features (use penstock.components.trainer.export_serving_model)",
+        )
+    return float(diffs.max(initial=0.0))
+
+
+def _check_transform(component_id: str, signature: Any, raw: list[bytes], beam_features: dict[str, Any],
+                     tolerance: float) -> float:
+    """``transform_features`` on the raw rows must give Beam's transformed features."""
+    import numpy as np
+    import tensorflow as tf
+
+    inputs = signature.structured_input_signature[1]
+    if len(inputs) != 1 or next(iter(inputs.values())).dtype != tf.string:
+        return 0.0  # some other contract: not a transform of serialized examples
+    try:
+        served = signature(**{next(iter(inputs)): tf.constant(raw)})
+    except Exception as e:
+        raise ExecutionError(component_id, f"skew check: calling signature {TRANSFORM_FEATURES!r} on raw eval "
+                             f"rows failed: {type(e).__name__}: {e}") from e
+    expected, actual = {}, {}
+    for key, value in served.items():
+        beam = beam_features.get(key)
+        if beam is None or value.dtype == tf.string:
+            continue
+        dense_beam = tf.sparse.to_dense(beam) if isinstance(beam, tf.SparseTensor) else beam
+        served_rows = np.asarray(value, dtype=np.float64).reshape(len(raw), -1)
+        beam_rows = np.asarray(dense_beam, dtype=np.float64).reshape(len(raw), -1)
+        if served_rows.shape == beam_rows.shape:
+            expected[key], actual[key] = beam_rows, served_rows
+    if not expected:
+        return 0.0
+    return _compare(component_id, TRANSFORM_FEATURES, expected, actual, raw, tolerance, "Beam's transform of")
 
 
 def _call_signature(component_id: str, name: str, signature: Any, raw: list[bytes], tft_output: Any) -> Any:
@@ -202,15 +316,24 @@ def _call_signature(component_id: str, name: str, signature: Any, raw: list[byte
                 )
             return signature(**{next(iter(inputs)): tf.constant(raw)})
         raw_spec = tft_output.raw_feature_spec()
-        parsed = tf.io.parse_example(tf.constant(raw), {k: raw_spec[k] for k in inputs if k in raw_spec})
+        # TensorFlow rewrites argument names that are no Python identifiers ("capital-gain" ->
+        # "capital_gain"); the tensor name keeps the feature's own.
+        names = {arg: spec.name if spec.name in raw_spec else arg for arg, spec in inputs.items()}
+        missing = sorted(n for n in names.values() if n not in raw_spec)
+        if missing:
+            raise ExecutionError(component_id, f"skew check: signature {name!r} takes {missing}, which are no "
+                                 f"raw features (raw features: {sorted(raw_spec)})")
+        wanted = {n: raw_spec[n] for n in names.values()}
+        parsed = tf.io.parse_example(tf.constant(raw), wanted)
         if all(not isinstance(v, tf.SparseTensor) for v in parsed.values()):
-            return signature(**{k: parsed[k] for k in inputs})
+            return signature(**{arg: parsed[n] for arg, n in names.items()})
         # Variable-length features are passed row by row (see serving_raw's contract).
         results = []
         for i in range(len(raw)):
-            row = tf.io.parse_example(tf.constant(raw[i:i + 1]), {k: raw_spec[k] for k in inputs})
+            row = tf.io.parse_example(tf.constant(raw[i:i + 1]), wanted)
             results.append(signature(**{
-                k: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in row.items()
+                arg: tf.sparse.to_dense(row[n]) if isinstance(row[n], tf.SparseTensor) else row[n]
+                for arg, n in names.items()
             }))
         return {key: tf.concat([r[key] for r in results], axis=0) for key in results[0]}
     except ExecutionError:

@@ -235,7 +235,12 @@ class LocalRunner:
                     blocked = [u for u in upstream if u in outcomes and not outcomes[u].succeeded]
                     if blocked:
                         todo.remove(node)
-                        outcome = NodeOutcome(node.id, ExecutionState.SKIPPED, error=f"not run: upstream {', '.join(sorted(blocked))} failed")
+                        failed_upstream = sorted(u for u in blocked if outcomes[u].error)
+                        outcome = NodeOutcome(
+                            node.id, ExecutionState.SKIPPED,
+                            error=f"not run: upstream {', '.join(failed_upstream)} failed" if failed_upstream else None,
+                            cache_decision="" if failed_upstream else f"skipped: upstream {', '.join(sorted(blocked))} skipped by its condition",
+                        )
                         outcomes[node.id] = outcome
                         if self.observer:
                             self.observer.node_finished(outcome)
@@ -330,6 +335,7 @@ def _run_state(outcomes: dict[str, NodeOutcome], interrupts: Interrupts) -> tupl
     reason = interrupts.cancel_reason or interrupts.stop_reason
     if reason:
         return ExecutionState.CANCELED, "; ".join([reason, *failed])
-    if failed or any(o.state == ExecutionState.SKIPPED for o in outcomes.values()):
+    # A node skipped because its Cond did not hold (no error) is no failure.
+    if failed or any(o.state == ExecutionState.SKIPPED and o.error for o in outcomes.values()):
         return ExecutionState.FAILED, failed[0] if failed else ""
     return ExecutionState.COMPLETE, ""

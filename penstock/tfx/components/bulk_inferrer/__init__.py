@@ -1,0 +1,1 @@
+"""``tfx.components.bulk_inferrer``."""

@@ -1,0 +1,1 @@
+"""``tfx.dsl.components.common``."""

@@ -1,0 +1,5 @@
+"""``tfx.dsl.components.common.importer``."""
+
+from penstock.tfx._dsl import Importer
+
+__all__ = ["Importer"]

@@ -1,0 +1,1 @@
+"""``tfx.dsl.input_resolution.strategies``."""

@@ -1,0 +1,5 @@
+"""TFX's ``tfx.proto.example_gen_pb2`` messages, as penstock defines them (see ``_definitions``)."""
+
+from penstock.tfx.proto._definitions import module_getattr
+
+__getattr__ = module_getattr("example_gen", __name__)
