@@ -1,7 +1,7 @@
 """Render bench/results/*.json as the README's Markdown benchmark tables.
 
 Why it exists: the figures in README.md should be the ones the bench scripts last wrote, not
-numbers copied by hand. Each known result file (overhead, vs_tfx, data_scale, compile, serving)
+numbers copied by hand. Each known result file (overhead, vs_tfx, data_scale, compile, serving, warm_start)
 has a renderer that picks the figures a reader compares (data_breakdown too); an unknown file gets a generic table of
 its top-level numbers, so a new benchmark shows up without touching this script.
 
@@ -23,7 +23,7 @@ BENCH = pathlib.Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 README = BENCH.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ["vs_tfx", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile"]
+ORDER = ["vs_tfx", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile", "warm_start"]
 
 Row = list[str]
 
@@ -289,6 +289,29 @@ def render_generic(name: str, d: dict[str, Any]) -> str:
     return "\n\n".join([table(["figure", "value"], rows), footer(d, f"{name}.py")])
 
 
+def render_warm_start(d: dict[str, Any]) -> str:
+    def trials(mode: str) -> str:
+        return ", ".join(f"{t['steps']}: {'blessed' if t['blessed'] else 'no'} (AUC {num(t['auc'], digits=3)})"
+                         for t in get(d, f"{mode}.trials") or [])
+
+    def steps(mode: str) -> str:
+        found = get(d, f"{mode}.steps_to_bless")
+        return num(found, digits=0) if found is not None else f"not within {max(d.get('ladder') or [0])}"
+
+    span_1 = d.get("span_1") or {}
+    rows = [["from scratch", steps("scratch"), trials("scratch")],
+            ["warm start from span 1's blessed model", steps("warm_start"), trials("warm_start")]]
+    intro = (f"Taxi sample cut into two spans by time; span 1 trained from scratch ({num(span_1.get('steps'), digits=0)} "
+             f"steps, blessed, AUC {num(span_1.get('auc'), digits=3)}); then span 2 trained with an increasing number "
+             f"of steps until the Evaluator blesses the model ({d.get('thresholds', '')}).")
+    ratio = d.get("fewer_steps")
+    ladder = ", ".join(str(x) for x in d.get("ladder") or [])
+    summary = (f"Warm start needs {num(ratio, 'x')} fewer steps (steps tried: {ladder}; the smallest that was "
+               "blessed counts, so a mode blessed at the first rung may need even fewer)." if ratio else "")
+    return "\n\n".join(x for x in [intro, table(["span 2", "steps to be blessed", "trials (steps: verdict)"], rows),
+                                    summary, footer(d, "warm_start.py")] if x)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "vs_tfx": ("penstock vs TFX 1.16, penguin pipeline", render_vs_tfx),
     "overhead": ("Orchestration overhead", render_overhead),
@@ -297,6 +320,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "compile": ("Compiling for Kubeflow and Airflow", render_compile),
     "serving": ("Model server latency and throughput", render_serving),
     "remote_root": ("Pipelines on an object store", render_remote_root),
+    "warm_start": ("Warm start: steps to a blessed model on a new span", render_warm_start),
 }
 
 

@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "FnArgs": "penstock.components.trainer",
     "DatasetOptions": "penstock.components.trainer",
     "export_serving_model": "penstock.components.trainer",
+    "load_base_weights": "penstock.components.trainer.warm_start",
     # running and recording
     "LocalRunner": "penstock.orchestrators.local.runner",
     "MetadataStore": "penstock.metadata.store",

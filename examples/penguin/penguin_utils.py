@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from penstock import DatasetOptions, FnArgs, export_serving_model
+from penstock import DatasetOptions, FnArgs, export_serving_model, load_base_weights
 
 FEATURE_KEYS = ["culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g"]
 LABEL_KEY = "species"
@@ -65,6 +65,8 @@ def run_fn(fn_args: FnArgs) -> None:
         hidden_units=int(hyperparameters.get("hidden_units", 16)),
         learning_rate=float(hyperparameters.get("learning_rate", 0.01)),
     )
+    if fn_args.base_model:  # warm start (the pipeline's warm_start=True): begin from the base model's weights
+        load_base_weights(model, fn_args.base_model)
     model.fit(
         train,
         steps_per_epoch=fn_args.train_steps or 200,

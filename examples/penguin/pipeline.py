@@ -7,7 +7,8 @@ Evaluator (baseline: the latest blessed model) -> InfraValidator -> Pusher. A mo
 ``$PENSTOCK_HOME/serving/penguin/<version>/`` only if it reaches 60% accuracy overall and on every
 species, is no worse than the last blessed model, and serves exactly like itself.
 
-``PENGUIN_TRAIN_STEPS`` overrides the training steps (e.g. 1, to watch a worse model be refused).
+``PENGUIN_TRAIN_STEPS`` overrides the training steps (e.g. 1, to watch a worse model be refused);
+``PENGUIN_WARM_START=1`` starts training from the latest blessed model (``warm_start=True``).
 ``create_pipeline(data_root=...)`` reads ``penguins.csv`` from another folder, e.g. in a bucket
 (``gs://...``, ``s3://...``), as a Kubeflow run's pods need.
 The defaults match TFX's penguin example (Dense(8) x 2, 100 train steps, 5 eval steps) so that
@@ -68,7 +69,13 @@ def create_pipeline(
     metadata: str | None = None,
     serving_dir: str | None = None,
     data_root: str | None = None,
+    warm_start: bool = False,
+    compare_with_baseline: bool = True,
 ) -> Pipeline:
+    """``warm_start``: the Trainer begins from the latest blessed model's weights (its
+    ``base_model`` input, wired to the same resolver the Evaluator takes its baseline from).
+    ``compare_with_baseline=False``: the Evaluator checks the value thresholds only (no baseline
+    model, so the change threshold is skipped), as on the very first run."""
     steps = train_steps if train_steps is not None else int(os.environ.get("PENGUIN_TRAIN_STEPS", "100"))
     example_gen = CsvExampleGen(input_base=data_root or os.path.join(HERE, "data"), input_pattern="penguins.csv")
     statistics = StatisticsGen(examples=example_gen.outputs["examples"])
@@ -79,6 +86,10 @@ def create_pipeline(
     transform = Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"], module_file=MODULE_FILE
     )
+    baseline = Resolver(
+        LatestBlessedModel(), model=Channel(Model), model_blessing=Channel(ModelBlessing),
+        id="latest_blessed_model",
+    )
     trainer = Trainer(
         module_file=MODULE_FILE,
         examples=transform.outputs["transformed_examples"],
@@ -87,15 +98,12 @@ def create_pipeline(
         train_args={"num_steps": steps},
         eval_args={"num_steps": eval_steps},
         hyperparameters={"hidden_units": hidden_units},
-    )
-    baseline = Resolver(
-        LatestBlessedModel(), model=Channel(Model), model_blessing=Channel(ModelBlessing),
-        id="latest_blessed_model",
+        **({"base_model": baseline.outputs["model"]} if warm_start else {}),
     )
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        **({"baseline_model": baseline.outputs["model"]} if compare_with_baseline else {}),
         schema=schema.outputs["schema"],
         eval_config=EVAL_CONFIG,
     )
@@ -118,4 +126,4 @@ def create_pipeline(
     )
 
 
-pipeline = create_pipeline()
+pipeline = create_pipeline(warm_start=os.environ.get("PENGUIN_WARM_START") == "1")

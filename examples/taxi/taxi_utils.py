@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from penstock import DatasetOptions, FnArgs, export_serving_model
+from penstock import DatasetOptions, FnArgs, export_serving_model, load_base_weights
 
 DENSE_FLOAT_FEATURES = ["trip_miles", "fare", "trip_seconds"]
 BUCKET_FEATURES = ["pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"]
@@ -70,7 +70,11 @@ def _input_fn(file_pattern: list[str], fn_args: FnArgs, tf_transform_output: Any
     ).repeat()
 
 
-def build_keras_model(tf_transform_output: Any, hidden_units: int = 32, learning_rate: float = 0.003) -> keras.Model:
+def build_keras_model(tf_transform_output: Any, hidden_units: int = 32, learning_rate: float = 0.003,
+                      fixed_widths: bool = False) -> keras.Model:
+    """The DNN. ``fixed_widths``: one-hot widths from the transform's settings (``VOCAB_SIZE`` +
+    ``OOV_BUCKETS``, ``NUM_BUCKETS``) rather than from this span's vocabularies, so models
+    trained on different spans have the same shapes and one can warm-start from another."""
     inputs, encoded = [], []
     for key in DENSE_FLOAT_FEATURES:
         layer = keras.layers.Input(shape=(), name=transformed_name(key), dtype=tf.float32)
@@ -80,7 +84,10 @@ def build_keras_model(tf_transform_output: Any, hidden_units: int = 32, learning
         name = transformed_name(key)
         layer = keras.layers.Input(shape=(), name=name, dtype=tf.int64)
         inputs.append(layer)
-        buckets = tf_transform_output.num_buckets_for_transformed_feature(name)
+        if fixed_widths:
+            buckets = NUM_BUCKETS if key in BUCKET_FEATURES else VOCAB_SIZE + OOV_BUCKETS
+        else:
+            buckets = tf_transform_output.num_buckets_for_transformed_feature(name)
         encoded.append(keras.layers.CategoryEncoding(num_tokens=buckets, output_mode="one_hot")(layer))
     x = keras.layers.concatenate(encoded)
     x = keras.layers.Dense(hidden_units, activation="relu")(x)
@@ -101,7 +108,12 @@ def run_fn(fn_args: FnArgs) -> None:
     train = _input_fn(fn_args.train_files, fn_args, tf_transform_output, 64)
     evaluation = _input_fn(fn_args.eval_files, fn_args, tf_transform_output, 64)
     hyperparameters = fn_args.hyperparameters or {}
-    model = build_keras_model(tf_transform_output, int(hyperparameters.get("hidden_units", 32)))
+    # Warm start (the pipeline's warm_start=True): the same shapes on every span, and the weights
+    # of the base model (the latest blessed one) instead of a fresh initialization.
+    model = build_keras_model(tf_transform_output, int(hyperparameters.get("hidden_units", 32)),
+                              fixed_widths=bool((fn_args.custom_config or {}).get("fixed_widths")))
+    if fn_args.base_model:
+        load_base_weights(model, fn_args.base_model)
     model.fit(
         train,
         steps_per_epoch=fn_args.train_steps or 1000,

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run-node": ("penstock.cli.run_node", "run_node", "Run one component of a pipeline run (used by orchestrators)."),
     "serve": ("penstock.serving.cli", "serve", "Serve models over TF Serving's REST and gRPC APIs."),
     "compile": ("penstock.cli.compile", "compile_pipeline", "Compile a pipeline for Kubeflow Pipelines or Airflow."),
+    "models": ("penstock.cli.models", "models", "The model registry: models, versions, lineage, blessings, diffs."),
+    "rollback": ("penstock.cli.models", "rollback", "Serve an earlier blessed model version again, recorded."),
     "bless": ("penstock.cli.bless", "bless", "Force-bless a model, recorded with who, when and why."),
     "gc": ("penstock.cli.gc", "gc", "Remove files that no LIVE artifact holds from pipeline roots."),
     "report": ("penstock.cli.report", "report", "Write a self-contained HTML report of a run."),

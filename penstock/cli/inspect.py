@@ -74,11 +74,26 @@ def _shown_state(state: str, properties: dict[str, Any], error: str | None) -> t
 @metadata_option
 @click.option("--pipeline", "pipeline_name", default=None, help="Only runs of this pipeline.")
 @click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list.")
-def runs(metadata: str | None, pipeline_name: str | None, limit: int) -> None:
-    """List runs, newest first, with status and duration."""
+@click.option("--compare", is_flag=True, help="Compare the RUN_IDS given side by side (two or more).")
+@click.option("--json", "as_json", is_flag=True, help="With --compare: print JSON.")
+@click.argument("run_ids", nargs=-1)
+def runs(metadata: str | None, pipeline_name: str | None, limit: int, compare: bool, as_json: bool,
+         run_ids: tuple[str, ...]) -> None:
+    """List runs, newest first, with status and duration; or, with --compare RUN RUN..., put
+    runs side by side: parameters, cache decisions, data statistics drift, metrics per slice and
+    durations (the first run is the reference)."""
     from rich.table import Table
 
+    if run_ids and not compare:
+        raise click.UsageError("run ids are only taken with --compare")
     store = open_store(metadata)
+    if compare:
+        if len(run_ids) < 2:
+            raise click.UsageError("--compare needs two or more run ids")
+        from penstock.cli.compare import print_comparison
+
+        print_comparison(store, list(run_ids), _console(), as_json)
+        return
     table = Table("run", "pipeline", "state", "started", "duration", "error")
     for run in store.list_runs(pipeline_name)[:limit]:
         state, error = _shown_state(run.state, run.properties, run.error)

@@ -41,7 +41,8 @@ def report(metadata: str | None, run_id: str | None, output: str | None) -> None
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
 def ui(metadata: str | None, host: str, port: int) -> None:
-    """Browse every run in the metadata store: run list, per-run reports, and /compare?a=RUN&b=RUN."""
+    """Browse every run in the metadata store: run list, per-run reports, /compare?run=RUN&run=RUN...
+    for any number of runs, and the model registry (/models)."""
     from penstock import _env
 
     _env.configure_command_process()

@@ -256,23 +256,24 @@ def metric_spec(metric: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
             "resolve": {"scale": {"color": "independent"}}}
 
 
-def compare_spec(rows: list[dict[str, Any]], a: str, b: str) -> dict[str, Any]:
-    """Side-by-side bars of run A and run B per metric and slice."""
-    values = [{"metric": r["metric"], "slice": r["slice"], "run": label, "value": r[key]}
-              for r in rows for key, label in (("a", a), ("b", b)) if r[key] is not None]
+def compare_spec(rows: list[dict[str, Any]], run_ids: list[str]) -> dict[str, Any]:
+    """Side-by-side bars of every run per metric and slice."""
+    values = [{"metric": r["metric"], "slice": r["slice"], "run": run_id, "value": value}
+              for r in rows for run_id, value in zip(run_ids, r["values"]) if value is not None]
+    colors = (SPLIT_COLORS * (len(run_ids) // len(SPLIT_COLORS) + 1))[:len(run_ids)]
     return {
-        "$schema": SCHEMA, "title": "Metrics, run A vs run B",
+        "$schema": SCHEMA, "title": "Metrics per run",
         "data": {"values": values},
         "facet": {"row": {"field": "metric", "type": "nominal", "title": None}},
         "resolve": {"scale": {"y": "independent"}},
         "spec": {
-            "width": {"step": 36}, "height": 110,
+            "width": {"step": 18 * max(2, len(run_ids))}, "height": 110,
             "mark": "bar",
             "encoding": {
                 "x": {"field": "slice", "type": "nominal", "title": None},
                 "xOffset": {"field": "run"},
                 "y": {"field": "value", "type": "quantitative", "title": None},
-                "color": {"field": "run", "type": "nominal", "scale": {"domain": [a, b], "range": SPLIT_COLORS[:2]}},
+                "color": {"field": "run", "type": "nominal", "scale": {"domain": run_ids, "range": colors}},
                 "tooltip": [{"field": "run"}, {"field": "slice"}, {"field": "value", "type": "quantitative", "format": ".4f"}],
             },
         },

@@ -67,10 +67,15 @@ def _serialized_descriptor(source: str) -> bytes:
 
 
 def _records(pattern: str) -> list[bytes]:
+    """The records of TFMA's TFRecord outputs matching ``<dir>/<name>*``: ``metrics``,
+    ``metrics-00000-of-00001.tfrecord``, ``validations.tfrecord``; not other files sharing the
+    prefix (the Evaluator's ``metrics_summary.json``)."""
     from penstock.codecs.tfrecords import iter_record_spans
 
+    prefix = os.path.basename(pattern).rstrip("*")
+    shape = re.compile(re.escape(prefix) + r"(-\d+-of-\d+)?(\.tfrecord)?(\.gz)?")
     records: list[bytes] = []
-    for path in sorted(glob.glob(pattern)):
+    for path in sorted(p for p in glob.glob(pattern) if shape.fullmatch(os.path.basename(p))):
         for spans in iter_record_spans(path):
             records.extend(bytes(r) for r in spans.records())
     return records

@@ -229,6 +229,17 @@ class RunReport:
             })
         return views
 
+    def model_versions(self) -> list[dict[str, Any]]:
+        """The registry's view of each version this run pushed (``penstock models NAME`` shows the same)."""
+        pushed = [a for _, a in self.outputs_of_type("PushedModel") if a.properties.get("pushed")]
+        if not pushed:
+            return []
+        from penstock.registry.catalog import Catalog
+
+        catalog = Catalog(self.store)
+        versions = [catalog.version_for_push(a) for a in pushed]
+        return [v.view() for v in versions if v is not None]
+
     # -- lineage ---------------------------------------------------------------------------------
     def lineage(self) -> dict[str, Any] | None:
         """Upstream graph of the pushed model (else the run's model) down to the input files."""
@@ -286,6 +297,7 @@ class RunReport:
             "evaluations": self.evaluations(),
             "blessings": self.blessings(),
             "pushes": self.pushes(),
+            "model_versions": self.model_versions(),
             "lineage": self.lineage(),
             "generated": when(int(datetime.datetime.now().timestamp() * 1000)),
         }

@@ -111,14 +111,32 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
         title="penstock runs", nav=True, runs=runs, chart_specs=[], **_scripts(False)))
 
 
-def render_compare(a: dict[str, Any], b: dict[str, Any], rows: list[dict[str, Any]],
-                   durations: list[dict[str, Any]]) -> str:
+def render_compare(comparison: dict[str, Any]) -> str:
+    """The compare page of ``penstock.report.compare.compare_runs``'s result (two or more runs)."""
     chart_ids = _Charts()
-    metrics_chart = chart_ids.add(charts.compare_spec(rows, a["run"]["run_id"], b["run"]["run_id"])) if rows else ""
+    rows, run_ids = comparison["metrics"], comparison["run_ids"]
+    metrics_chart = chart_ids.add(charts.compare_spec(rows, run_ids)) if rows else ""
     return str(_environment().get_template("compare.html.j2").render(
-        title=f"compare {a['run']['run_id']} and {b['run']['run_id']}", nav=True, a=a, b=b, rows=rows,
-        durations=durations, metrics_chart=metrics_chart, state_colors=charts.STATE_COLORS,
+        title="compare " + ", ".join(run_ids), nav=True, c=comparison, runs=comparison["runs"],
+        metrics_chart=metrics_chart, state_colors=charts.STATE_COLORS,
         chart_specs=chart_ids.specs, **_scripts(False)))
+
+
+def render_models(models: list[dict[str, Any]]) -> str:
+    return str(_environment().get_template("models.html.j2").render(
+        title="penstock models", nav=True, models=models, chart_specs=[], **_scripts(False)))
+
+
+def render_model(data: dict[str, Any]) -> str:
+    """A model's page: its versions, newest first, what serves, rollbacks (``model_page_data``)."""
+    return str(_environment().get_template("model.html.j2").render(
+        title=f"model {data['name']}", nav=True, m_data=data, chart_specs=[], **_scripts(False)))
+
+
+def render_model_diff(diff: dict[str, Any]) -> str:
+    return str(_environment().get_template("model_diff.html.j2").render(
+        title=f"{diff['name']}: version {diff['a']} vs {diff['b']}", nav=True, d=diff, chart_specs=[],
+        **_scripts(False)))
 
 
 def render_error(status: int, message: str) -> str:

@@ -1,8 +1,10 @@
 """``penstock ui``: a small local web server over the metadata store (werkzeug routing and serving).
 
 Pages: ``/`` lists runs, ``/runs/<run>`` shows the same views as the HTML report,
-``/runs/<run>/report.html`` downloads that report as one self-contained file and
-``/compare?a=RUN&b=RUN`` puts two runs' metrics side by side. It reads the store on every
+``/runs/<run>/report.html`` downloads that report as one self-contained file,
+``/compare?run=A&run=B&run=C`` (or ``?a=A&b=B``) puts any number of runs side by side, and the
+model registry: ``/models``, ``/models/<name>`` (versions, lineage, blessings, what serves) and
+``/models/<name>/diff?a=V&b=W``. It reads the store on every
 request, so runs finishing while the UI is open appear on reload. There is no authentication:
 it binds to 127.0.0.1 unless told otherwise, and then answers only requests whose ``Host``
 names a loopback address (``localhost``, ``127.0.0.1``, ``[::1]``): a web page on another site
@@ -22,7 +24,7 @@ from werkzeug.wrappers import Request, Response
 from penstock.errors import NotFoundError, PenstockError
 from penstock.metadata.store import MetadataStore
 from penstock.report import render
-from penstock.report.compare import duration_rows, metric_rows
+from penstock.report.compare import compare_runs
 from penstock.report.model import gather_run, run_summary
 
 _STATIC = {"vega.min.js", "vega-lite.min.js", "vega-embed.min.js"}
@@ -39,6 +41,9 @@ class ReportApp:
             Rule("/runs/<run_id>", endpoint="run"),
             Rule("/runs/<run_id>/report.html", endpoint="download"),
             Rule("/compare", endpoint="compare"),
+            Rule("/models", endpoint="models"),
+            Rule("/models/<name>", endpoint="model"),
+            Rule("/models/<name>/diff", endpoint="model_diff"),
             Rule("/static/<name>", endpoint="static"),
         ])
 
@@ -55,11 +60,38 @@ class ReportApp:
         return response
 
     def compare(self, request: Request) -> Response:
-        a_id, b_id = request.args.get("a"), request.args.get("b")
-        if not a_id or not b_id:
-            return _html(render.render_error(400, "compare needs two runs: /compare?a=RUN_ID&b=RUN_ID"), 400)
-        a, b = gather_run(self.store, a_id), gather_run(self.store, b_id)
-        return _html(render.render_compare(a, b, metric_rows(a, b), duration_rows(a, b)))
+        run_ids = request.args.getlist("run") or [r for r in (request.args.get("a"), request.args.get("b")) if r]
+        if len(run_ids) < 2:
+            return _html(render.render_error(
+                400, "compare needs two or more runs: /compare?run=RUN_ID&run=RUN_ID (or ?a=RUN_ID&b=RUN_ID)"), 400)
+        return _html(render.render_compare(compare_runs(self.store, run_ids)))
+
+    def models(self, request: Request) -> Response:
+        from penstock.registry.catalog import Catalog
+        from penstock.registry.views import models_overview
+
+        return _html(render.render_models(models_overview(Catalog(self.store))))
+
+    def model(self, request: Request, name: str) -> Response:
+        from penstock.registry.catalog import Catalog
+        from penstock.registry.views import model_page_data
+
+        server = request.args.get("server") or None
+        if server and not is_loopback(_host_name(server.split("://", 1)[-1].split("/", 1)[0])):
+            # The UI fetches what it is given: only a server on this machine, never a URL from a link.
+            return _html(render.render_error(400, f"server {server[:100]!r}: only a loopback address is queried"), 400)
+        return _html(render.render_model(model_page_data(Catalog(self.store), name, server=server)))
+
+    def model_diff(self, request: Request, name: str) -> Response:
+        from penstock.registry.catalog import Catalog
+        from penstock.registry.diff import diff_versions
+
+        try:
+            a, b = int(request.args.get("a", "")), int(request.args.get("b", ""))
+        except ValueError:
+            return _html(render.render_error(400, f"diff needs two version numbers: /models/{name}/diff?a=1&b=2"), 400)
+        catalog = Catalog(self.store)
+        return _html(render.render_model_diff(diff_versions(catalog.version(name, a), catalog.version(name, b))))
 
     def static(self, request: Request, name: str) -> Response:
         if name not in _STATIC:

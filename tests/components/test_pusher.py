@@ -238,3 +238,23 @@ def test_a_full_destination_fails_with_one_line_naming_it(tmp_path, model):
         assert os.listdir(dest / "penguin") == []  # nothing half-copied left behind
     finally:
         subprocess.run(["umount", "-l", str(dest)], check=False)
+
+
+def test_a_version_pinned_by_a_rollback_is_kept_and_stays_pinned(tmp_path, model):
+    """After ``penstock rollback`` pinned version 1, later pushes neither prune it (the server
+    serves it) nor unpin it (the rollback is an operator's decision); the push says so."""
+    from penstock.components.pusher.executor import edit_models_config, read_models_config
+
+    dest = tmp_path / "serving"
+    pusher = _pusher(dest, keep_versions=1)
+    _push(pusher, tmp_path, model, _blessing(tmp_path, 1))
+    def pin_version_1(entry):  # what `penstock rollback penguin --to 1` writes
+        entry.model_version_policy.Clear()
+        entry.model_version_policy.specific.versions.append(1)
+
+    edit_models_config(str(dest), "penguin", pin_version_1)
+    pushed = [_push(pusher, tmp_path, _retrained(model, n), _blessing(tmp_path, 1, model_id=1000 + n)) for n in range(2)]
+    assert sorted(os.listdir(dest / "penguin")) == ["1", "3"]  # 2 pruned, the pinned 1 kept
+    assert pushed[-1].custom_properties["pinned_versions"] == "1"
+    [entry] = read_models_config(str(dest)).model_config_list.config
+    assert list(entry.model_version_policy.specific.versions) == [1]

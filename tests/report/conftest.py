@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -74,3 +77,18 @@ def svg_count(browser: Browser, section: str) -> int:
 
 def section_text(browser: Browser, section: str) -> str:
     return str(browser.evaluate(f"document.getElementById('section-{section}').innerText"))
+
+
+@contextmanager
+def ui_server(store: MetadataStore) -> Iterator[str]:
+    """``penstock ui``'s server on a free loopback port for the block; its base URL."""
+    from penstock.report.server import make_server
+
+    server = make_server(store, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
-from penstock.report.server import make_server
 from tests.conftest import PENSTOCK, PROJECT_ROOT
-from tests.report.conftest import screenshot, section_text, sections_present, svg_count
+from tests.report.conftest import screenshot, section_text, sections_present, svg_count, ui_server
 
 
 @pytest.fixture(scope="module")
 def ui(runs):
-    server = make_server(runs.store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with ui_server(runs.store) as url:
+        yield url
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -77,7 +71,7 @@ def test_unknown_pages_are_404_with_a_message(runs, ui):
     assert _get(f"{ui}/static/../../secrets")[0] == 404
     assert _get(f"{ui}/static/other.js")[0] == 404
     status, body = _get(f"{ui}/compare?a={runs.blessed}")
-    assert status == 400 and "compare needs two runs" in body
+    assert status == 400 and "compare needs two or more runs" in body
 
 
 def test_only_loopback_host_names_are_answered(runs, ui):

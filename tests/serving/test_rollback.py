@@ -6,87 +6,43 @@ availability-preserving policy: the new set is loaded before the old is unloaded
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import grpc
-import httpx
 import pytest
 from _serving_models import push_version
 
 from penstock.serving.config import ModelConfig, VersionPolicy
 from penstock.serving.server import ModelServer
+from tests._client_loop import MAX_REQUESTS, ClientLoop, running
 
-MAX_REQUESTS = 20000  # per client: the loop is bounded even if a condition never comes
 ANSWERS = {2.0: 1, 3.0: 2}  # the TF1 pair: y(0) is the intercept, which tells the version
 
 
-class Clients:
-    """REST and gRPC clients calling ``path``'s model in a loop, recording every answer and failure."""
+def _tf1_request(model: str, label: str | None) -> Any:
+    from tensorflow_serving.apis import predict_pb2
 
-    def __init__(self, server: ModelServer, model: str, label: str | None = None) -> None:
-        self.server, self.model, self.label = server, model, label
-        self.failures: list[str] = []
-        self.versions: dict[str, list[int]] = {"rest": [], "grpc": []}
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._rest), threading.Thread(target=self._grpc)]
-
-    def _rest(self) -> None:
-        path = f"/v1/models/{self.model}" + (f"/labels/{self.label}" if self.label else "") + ":predict"
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.server.rest_port}", timeout=30) as client:
-            while not self._stop.is_set() and len(self.versions["rest"]) < MAX_REQUESTS:
-                r = client.post(path, content=b'{"instances": [[0.0]]}')
-                if r.status_code != 200:
-                    self.failures.append(f"REST {r.status_code}: {r.text[:200]}")
-                else:
-                    self.versions["rest"].append(ANSWERS[r.json()["predictions"][0][0]])
-
-    def _grpc(self) -> None:
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model
-        if self.label:
-            request.model_spec.version_label = self.label
-        request.inputs["x"].dtype = 1
-        request.inputs["x"].tensor_shape.dim.add(size=1)
-        request.inputs["x"].tensor_shape.dim.add(size=1)
-        request.inputs["x"].float_val.append(0.0)
-        with grpc.insecure_channel(f"127.0.0.1:{self.server.grpc_port}") as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            while not self._stop.is_set() and len(self.versions["grpc"]) < MAX_REQUESTS:
-                try:
-                    response = stub.Predict(request, timeout=30)
-                    self.versions["grpc"].append(response.model_spec.version.value)
-                except grpc.RpcError as e:
-                    self.failures.append(f"gRPC {e.code()}: {e.details()}")
-
-    def wait_for(self, version: int, timeout: float = 60) -> None:
-        """Until both clients got an answer from ``version`` after this call."""
-        start = {k: len(v) for k, v in self.versions.items()}
-        deadline = time.monotonic() + timeout
-        while not all(version in v[start[k]:] for k, v in self.versions.items()):
-            assert time.monotonic() < deadline, f"no answer from version {version}; failures: {self.failures[:3]}"
-            assert all(len(v) < MAX_REQUESTS for v in self.versions.values()), "request budget used up"
-            time.sleep(0.05)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    if label:
+        request.model_spec.version_label = label
+    request.inputs["x"].dtype = 1
+    request.inputs["x"].tensor_shape.dim.add(size=1)
+    request.inputs["x"].tensor_shape.dim.add(size=1)
+    request.inputs["x"].float_val.append(0.0)
+    return request
 
 
 @contextmanager
-def clients(server: ModelServer, model: str, label: str | None = None) -> Iterator[Clients]:
-    """The client loop for one test; the server stops with it (each test has its own)."""
-    loop = Clients(server, model, label)
-    for thread in loop._threads:
-        thread.start()
-    try:
+def clients(server: ModelServer, model: str, label: str | None = None) -> Iterator[ClientLoop]:
+    """REST and gRPC clients calling the TF1 pair in a loop; the server stops with it (each test has its own)."""
+    path = f"/v1/models/{model}" + (f"/labels/{label}" if label else "") + ":predict"
+    loop = ClientLoop(server.rest_port, server.grpc_port, path, b'{"instances": [[0.0]]}',
+                      lambda answer: ANSWERS[answer["predictions"][0][0]], _tf1_request(model, label))
+    with running(loop, on_exit=server.stop):
         yield loop
-    finally:
-        loop._stop.set()
-        for thread in loop._threads:
-            thread.join(timeout=60)
-        server.stop()
 
 
 @pytest.fixture()

@@ -27,11 +27,12 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from penstock.components.pusher.component import destination_problem, model_name_problem
 from penstock.dsl.artifact import Artifact
-from penstock.errors import InputDataError, PipelineDefinitionError, StorageError
+from penstock.errors import InputDataError, NotFoundError, PipelineDefinitionError, StorageError
 from penstock.runtime.context import ExecutorContext
 from penstock.storage import filesystem, layout, model_versions
 from penstock.storage import model as model_io
@@ -89,8 +90,18 @@ def run(ctx: ExecutorContext) -> None:
     except OSError as e:  # one line naming the destination, not one per file
         raise StorageError(f"pushing model {model.id} to {model_dir} failed: {e.strerror or e}"
                            + (f" ({e.filename})" if e.filename else "")) from e
-    removed = prune_versions(model_dir, keep) if keep else []
+    # A version models.config pins (a rollback) or labels is what a server serves: never prune it.
+    entry = models_config_entry(base, model_name)
+    pinned = set(entry.model_version_policy.specific.versions) if entry is not None else set()
+    labelled = set(entry.version_labels.values()) if entry is not None else set()
+    removed = prune_versions(model_dir, keep, protected=pinned | labelled) if keep else []
     update_models_config(base, model_name, model_dir)
+    if pinned and version not in pinned:
+        pushed.custom_properties["pinned_versions"] = ",".join(str(v) for v in sorted(pinned))
+        ctx.log.warning("%s/models.config pins model %s to version(s) %s (penstock rollback): version %d is "
+                        "pushed but a server reading that file will not serve it until the pin is moved "
+                        "(penstock rollback %s --to %d --reason ...) or released (--to latest)",
+                        base, model_name, ", ".join(map(str, sorted(pinned))), version, model_name, version)
 
     pushed.set_property("pushed", 1)
     pushed.set_property("pushed_version", version)
@@ -178,12 +189,14 @@ def _push_local(source: str, model_dir: str, identity: dict[str, Any]) -> tuple[
         filesystem.delete(staging)
 
 
-def prune_versions(model_dir: str, keep: int) -> list[int]:
-    """Remove all but the newest ``keep`` versions. On a disk each leaves with a rename first, so
-    a reader never sees a half-deleted version; on an object store ``saved_model.pb`` goes first,
-    after which no server loads it."""
+def prune_versions(model_dir: str, keep: int, protected: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """Remove all but the newest ``keep`` versions, except ``protected`` ones. On a disk each
+    leaves with a rename first, so a reader never sees a half-deleted version; on an object store
+    ``saved_model.pb`` goes first, after which no server loads it."""
     removed = []
     for version in existing_versions(model_dir)[:-keep]:
+        if version in protected:
+            continue
         folder = filesystem.join(model_dir, str(version))
         if filesystem.is_remote(model_dir):
             filesystem.delete(filesystem.join(folder, SAVED_MODEL_FILE))
@@ -200,25 +213,54 @@ def prune_versions(model_dir: str, keep: int) -> list[int]:
 
 
 def update_models_config(base: str, model_name: str, model_dir: str) -> str:
-    """Add or update ``model_name`` in ``<base>/models.config`` (other models are kept)."""
-    path = filesystem.join(base, MODELS_CONFIG)
+    """Add or update ``model_name`` in ``<base>/models.config`` (other models, and this model's
+    version policy and labels, are kept)."""
     wanted = filesystem.absolute(model_dir)
+
+    def point_at_model_dir(entry: Any) -> None:
+        entry.base_path = wanted
+        entry.model_platform = "tensorflow"
+
+    return edit_models_config(base, model_name, point_at_model_dir)
+
+
+def edit_models_config(base: str, model_name: str, edit: Callable[[Any], None], *, create: bool = True) -> str:
+    """Apply ``edit`` to ``model_name``'s entry (a ``ModelConfig`` message) of ``<base>/models.config``.
+
+    Object stores have no locks, so: read, edit, write the whole file, then read it back and edit
+    again until the edit changes nothing (a concurrent writer that replaced the file lost ours; a
+    later write of ours restores it). ``edit`` must therefore be idempotent. ``create=False``
+    refuses a model the file does not list (NotFoundError) instead of adding it.
+    """
+    from google.protobuf import text_format
+
+    path = filesystem.join(base, MODELS_CONFIG)
     for attempt in range(_CONFIG_ATTEMPTS):
         config = _read_models_config(path)
         entries = config.model_config_list.config
         entry = next((c for c in entries if c.name == model_name), None)
-        if entry is not None and entry.base_path == wanted and entry.model_platform == "tensorflow" and attempt:
-            return path  # our entry survived every concurrent write
         if entry is None:
+            if not create:
+                raise NotFoundError(f"{path} does not list model {model_name!r}")
             entry = entries.add()
             entry.name = model_name
-        entry.base_path = wanted
-        entry.model_platform = "tensorflow"
-        from google.protobuf import text_format
-
+        before = entry.SerializeToString(deterministic=True)
+        edit(entry)
+        if attempt and entry.SerializeToString(deterministic=True) == before:
+            return path  # our edit survived every concurrent write
         filesystem.write_text(path, text_format.MessageToString(config))
         time.sleep(random.uniform(0, 0.05) * attempt)  # spread writers that keep colliding
-    raise StorageError(f"{path}: could not add model {model_name!r}: other writers kept replacing the file")
+    raise StorageError(f"{path}: could not update model {model_name!r}: other writers kept replacing the file")
+
+
+def read_models_config(base: str) -> Any:
+    """``<base>/models.config`` as a ``ModelServerConfig`` message (empty when there is none)."""
+    return _read_models_config(filesystem.join(base, MODELS_CONFIG))
+
+
+def models_config_entry(base: str, model_name: str) -> Any:
+    """``model_name``'s entry (a ``ModelConfig`` message) in ``<base>/models.config``, or None."""
+    return next((c for c in read_models_config(base).model_config_list.config if c.name == model_name), None)
 
 
 def _read_models_config(path: str) -> Any:
