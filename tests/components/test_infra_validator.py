@@ -43,7 +43,7 @@ def test_a_model_that_serves_exactly_like_itself_is_blessed(world, tmp_path):
     assert blessing.get_property("model_id") == 10
     report = json.load(open(os.path.join(blessing.uri, "infra_validation.json")))
     assert report["examples"] == len(mf.EVAL_ROWS) and report["requests"] == 3  # 8 examples, 3 per request
-    assert report["max_abs_diff"] <= 1e-6
+    assert report["max_abs_diff"] <= 1e-5
     assert "REST :predict requests all answered" in blessing.custom_properties["explanation"]
 
 
@@ -51,7 +51,7 @@ def test_answers_that_differ_from_the_in_process_call_are_not_blessed(world, tmp
     blessing = validate(world, tmp_path, "noisy")
     assert blessing.get_property("blessed") == 0
     explanation = blessing.custom_properties["explanation"]
-    assert "vs in-process" in explanation and "> 1e-06" in explanation
+    assert "vs in-process" in explanation and "> 1e-05" in explanation
 
 
 def test_a_model_that_does_not_load_is_not_blessed(world, tmp_path):

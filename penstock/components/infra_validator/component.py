@@ -30,8 +30,11 @@ class InfraValidator(Component):
             "num_examples": Parameter(int, default=100, description="examples replayed through the server"),
             "batch_size": Parameter(int, default=10, description="examples per request"),
             "signature_name": Parameter(str, default="serving_default"),
+            # 1e-5: the server runs the SavedModel as TF Serving does (a TF1 session over its
+            # signatures) and the reference through tf.function; their float32 results differ by
+            # rounding (1.3e-6 was seen on a logit), far below any real skew (a transform left out).
             "tolerance": Parameter(
-                float, default=1e-6, description="largest |server - in-process| / max(1, |in-process|) allowed"
+                float, default=1e-5, description="largest |server - in-process| / max(1, |in-process|) allowed"
             ),
             "load_timeout_seconds": Parameter(float, default=120.0),
         },
