@@ -1,11 +1,14 @@
 """Airflow: a DAG made from a pipeline file runs for real under ``airflow dags test`` (SQLite, a
-temporary AIRFLOW_HOME) and records in ML Metadata what ``penstock run`` records."""
+temporary AIRFLOW_HOME) and records in ML Metadata what ``penstock run`` records.
+
+The penguin example's TensorFlow components in a process per task (what each Airflow task runs,
+``penstock run-node``) are exercised by tests/orchestrators/test_kubeflow_e2e.py, in pods.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -18,7 +21,6 @@ from tests.conftest import PENSTOCK, PROJECT_ROOT
 from tests.orchestrators._compiled_pipelines import run_snapshot, write_tiny_pipeline
 
 AIRFLOW = os.path.join(os.path.dirname(sys.executable), "airflow")
-PENGUIN_PIPELINE = pathlib.Path(PROJECT_ROOT) / "examples" / "penguin" / "pipeline.py"
 # Builds DAGs in a fresh interpreter (Airflow's configuration is process-global) and describes
 # them as JSON: one per set of create_dag keyword arguments.
 DESCRIBE_DAGS = textwrap.dedent("""
@@ -122,16 +124,3 @@ def test_airflow_dags_test_runs_the_pipeline_into_ml_metadata(tmp_path, airflow_
     assert run.run_id.startswith("manual__"), run.run_id  # the Airflow DAG run id
     assert run.state == "COMPLETE"
     assert run_snapshot(db, run.run_id) == run_snapshot(reference_home / "metadata.sqlite", reference_run)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not PENGUIN_PIPELINE.exists(), reason="examples/penguin/pipeline.py is not written yet")
-def test_penguin_pipeline_runs_under_airflow(tmp_path, airflow_env):
-    db = tmp_path / "m.sqlite"
-    _dags_test([str(PENGUIN_PIPELINE), "--metadata", str(db), "--pipeline-root", str(tmp_path / "root"),
-                "--dag-id", "penguin_airflow"], "penguin_airflow", tmp_path, airflow_env, timeout=1200)
-    store = MetadataStore(sqlite(str(db)))
-    run = store.latest_run()
-    assert run.state == "COMPLETE"
-    states = {r.component_id: r.state for r in store.run_executions(run.run_id)}
-    assert states and set(states.values()) <= {"COMPLETE", "CACHED"}, states

@@ -28,6 +28,7 @@ IMAGE = "registry.example.com/penstock:test"
 COMPILE_AND_LIST_IMPORTS = textwrap.dedent("""
     import json, sys
     from penstock.cli import main
+    code = 0  # main() returns when the command succeeded
     try:
         main(sys.argv[1:])
     except SystemExit as e:  # main() always exits, with the command's code

@@ -330,7 +330,9 @@ POD_PIPELINE = textwrap.dedent('''
 ''')
 TASK_TIMEOUT_S = 300  # a hung task fails the test instead of hanging it
 # Set by penstock itself in every task process (penstock._env), not given by the pod.
-TASK_PROCESS_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "GLOG_minloglevel"}
+# Set by the task process itself: logging quieting, and the user module files it loaded (for
+# Beam worker processes it starts, penstock.runtime.user_code).
+TASK_PROCESS_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "GLOG_minloglevel", "PENSTOCK_USER_MODULES"}
 
 
 def _database(prefix: str) -> str:
