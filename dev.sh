@@ -42,7 +42,9 @@ case "$cmd" in
     echo "== mypy" >&2
     "$VENV/bin/mypy" penstock
     echo "== pytest" >&2
-    exec "$PY" -m pytest "$@" ;;
+    # On every core: the suite is mostly one busy process at a time (TensorFlow, Beam, servers
+    # starting). Tests go to workers by group (tests/conftest.py): shared fixtures are built once.
+    exec "$PY" -m pytest -n "${PENSTOCK_TEST_WORKERS:-auto}" --dist loadgroup "$@" ;;
   *)
     sed -n '2,7p' "$0"; exit 2 ;;
 esac

@@ -39,3 +39,31 @@ def gcs_store(tmp_path_factory):
 
     with gcs_server(str(tmp_path_factory.mktemp("gcs"))) as store:
         yield store
+
+
+# -- running the suite on every core (pytest-xdist, `-n auto` in pyproject's addopts) ----------
+# Tests are sent to worker processes by group, and a group never splits: module- and
+# session-scoped fixtures (a pipeline run shared by a module's tests, the registry store) are then
+# built once, on one worker. A test's group is its file, or the folder or name below when files
+# share an expensive per-process fixture.
+SHARED_FIXTURE_GROUPS = {
+    "tests/registry/": "registry store",  # tests/registry/conftest.py: real penguin runs
+    "tests/report/": "report pipeline",  # tests/report/conftest.py: a pipeline run and Chromium
+    "tests/components/test_trainer.py": "example models",  # tests/components/_example_fixtures.py
+    "tests/components/test_transform.py": "example models",
+}
+
+
+def _group(item: pytest.Item) -> str:
+    path = os.path.relpath(str(item.path), PROJECT_ROOT)
+    return next((group for prefix, group in SHARED_FIXTURE_GROUPS.items() if path.startswith(prefix)), path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Slow groups (whole pipeline runs) first: the workers then finish at about the same time
+    # instead of one of them starting the longest group last.
+    slow_groups = {_group(item) for item in items if item.get_closest_marker("slow")}
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (_group(item) not in slow_groups, order[id(item)]))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))

@@ -142,15 +142,19 @@ def build_bulky_saved_model(model_uri: str, megabytes: int = 16) -> str:
 
 
 def build_noisy_model(model_uri: str) -> str:
-    """A SavedModel whose answer changes on every call (it adds random noise): served and
-    in-process answers can never agree, as with real serving skew."""
+    """A SavedModel whose answer changes on every call (random noise): served and in-process
+    answers can never agree, as with real serving skew. The noise is seeded from the clock at
+    each call: with ``tf.random.uniform`` a global seed set earlier in the process (a Trainer
+    test) fixed the op's seed, and both processes drew the same numbers."""
     import tensorflow as tf
 
     module = tf.Module()
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"outputs": tf.random.uniform(tf.shape(examples))}
+        microseconds = tf.cast(tf.timestamp() * 1e6, tf.int64)
+        seed = tf.stack([microseconds, microseconds // 7])
+        return {"outputs": tf.random.stateless_uniform(tf.shape(examples), seed=seed)}
 
     export = os.path.join(model_uri, "Format-Serving")
     tf.saved_model.save(module, export, signatures={"serving_default": serve})

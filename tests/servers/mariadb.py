@@ -178,21 +178,45 @@ def install_mariadb() -> None:
     if os.geteuid() != 0 or not _which("apt-get"):
         pytest.skip("mariadbd is not installed and cannot be installed here (needs root and apt): "
                     "install Debian's mariadb-server to run the MariaDB tests")
-    with _services_not_started():
-        result = _apt_install(MARIADB_VERSION) if _apt_knows(MARIADB_VERSION) else None
-        if result is None or result.returncode != 0:  # no package lists yet (a clean machine), or stale ones
-            subprocess.run(["apt-get", "update", "-o", "DPkg::Lock::Timeout=600"], capture_output=True,
-                           env=_apt_env(), timeout=600, check=False)
-            result = _apt_install(MARIADB_VERSION)
-        if result.returncode != 0:
-            # RuntimeWarning: the project's pytest configuration hides UserWarnings.
-            warnings.warn(f"mariadb-server={MARIADB_VERSION} cannot be installed (no longer in the archive?): "
-                          f"installing the newest {MARIADB_SERIES} build; update MARIADB_VERSION in {__file__}",
-                          RuntimeWarning, stacklevel=1)
-            result = _apt_install(MARIADB_SERIES)
+    with apt_lock():
+        if _which("mariadbd"):  # another test process installed it while this one waited
+            return
+        with _services_not_started():
+            result = _install_pinned()
     if result.returncode != 0 or not _which("mariadbd"):
         raise RuntimeError(f"apt-get install mariadb-server failed (exit {result.returncode}):\n"
                            f"{(result.stdout + result.stderr)[-3000:]}")
+
+
+@contextlib.contextmanager
+def apt_lock() -> Iterator[None]:
+    """Held while a test process installs packages: the suite's processes (pytest-xdist workers)
+    may want mariadb-server and chromium at once, and apt refuses a second user outright."""
+    import fcntl
+
+    with open(APT_LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+# Also taken by tests/report/ensure_chromium.sh (flock(1)).
+APT_LOCK_FILE = "/tmp/penstock-tests-apt.lock"
+
+
+def _install_pinned() -> subprocess.CompletedProcess[str]:
+    """The pinned version; after refreshing stale package lists if needed; else the series."""
+    result = _apt_install(MARIADB_VERSION) if _apt_knows(MARIADB_VERSION) else None
+    if result is None or result.returncode != 0:  # no package lists yet (a clean machine), or stale ones
+        subprocess.run(["apt-get", "update", "-o", "DPkg::Lock::Timeout=600"], capture_output=True,
+                       env=_apt_env(), timeout=600, check=False)
+        result = _apt_install(MARIADB_VERSION)
+    if result.returncode != 0:
+        # RuntimeWarning: the project's pytest configuration hides UserWarnings.
+        warnings.warn(f"mariadb-server={MARIADB_VERSION} cannot be installed (no longer in the archive?): "
+                      f"installing the newest {MARIADB_SERIES} build; update MARIADB_VERSION in {__file__}",
+                      RuntimeWarning, stacklevel=1)
+        result = _apt_install(MARIADB_SERIES)
+    return result
 
 
 def start_mariadb(timeout_s: float = 60.0) -> MariaDBServer:
