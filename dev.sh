@@ -44,7 +44,7 @@ case "$cmd" in
     echo "== pytest" >&2
     # On every core: the suite is mostly one busy process at a time (TensorFlow, Beam, servers
     # starting). Tests go to workers by group (tests/conftest.py): shared fixtures are built once.
-    exec "$PY" -m pytest -n "${PENSTOCK_TEST_WORKERS:-auto}" --dist loadgroup "$@" ;;
+    exec "$PY" -m pytest -n "${PENSTOCK_TEST_WORKERS:-auto}" "$@" ;;
   *)
     sed -n '2,7p' "$0"; exit 2 ;;
 esac

@@ -41,11 +41,12 @@ def gcs_store(tmp_path_factory):
         yield store
 
 
-# -- running the suite on every core (pytest-xdist, `-n auto` in pyproject's addopts) ----------
+# -- running the suite on every core (pytest-xdist: ./dev.sh test passes `-n auto`) ----------------
 # Tests are sent to worker processes by group, and a group never splits: module- and
 # session-scoped fixtures (a pipeline run shared by a module's tests, the registry store) are then
-# built once, on one worker. A test's group is its file, or the folder or name below when files
-# share an expensive per-process fixture.
+# built once, on one worker. A test's group is its file, or the name below when files share an
+# expensive per-process fixture. (The scheduler is penstock's: xdist's own `loadgroup` does not
+# see its marks on pytest 9.)
 SHARED_FIXTURE_GROUPS = {
     "tests/registry/": "registry store",  # tests/registry/conftest.py: real penguin runs
     "tests/report/": "report pipeline",  # tests/report/conftest.py: a pipeline run and Chromium
@@ -54,16 +55,25 @@ SHARED_FIXTURE_GROUPS = {
 }
 
 
-def _group(item: pytest.Item) -> str:
-    path = os.path.relpath(str(item.path), PROJECT_ROOT)
+def group_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
     return next((group for prefix, group in SHARED_FIXTURE_GROUPS.items() if path.startswith(prefix)), path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Slow groups (whole pipeline runs) first: the workers then finish at about the same time
     # instead of one of them starting the longest group last.
-    slow_groups = {_group(item) for item in items if item.get_closest_marker("slow")}
+    slow_groups = {group_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
     order = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (_group(item) not in slow_groups, order[id(item)]))
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    items.sort(key=lambda item: (group_of(item.nodeid) not in slow_groups, order[id(item)]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return ByGroup(config, log)
