@@ -59,7 +59,11 @@ def build(home: str) -> RegistryStore:
     from penstock.dsl.standard_artifacts import Model as ModelType
     from penstock.registry.rollback import rollback
 
-    runner = LocalRunner()
+    # One component at a time: once, under xdist at load ~6, the third run's Evaluator (running
+    # beside the InfraValidator) failed inside TFMA with 'loaded model for "candidate" not found:
+    # loaded_models:['']' (not reproduced since; noted on the issue). The registry's tests are
+    # about what the runs recorded, not about running components side by side.
+    runner = LocalRunner(max_workers=1)
     run_ids = []
     # The Evaluator compares with the baseline only where the test needs it (it takes ~20 s
     # longer): one training step may by chance reach 0.6 accuracy, but never the blessed model's.
