@@ -38,6 +38,7 @@ from penstock.runtime import faults, liveness
 from penstock.runtime.cache_key import CacheKey
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
+from penstock.runtime.workers.host import ExecutorHost
 from penstock.storage import filesystem, layout, staging
 
 COMPLETE, CACHED, FAILED = ExecutionState.COMPLETE, ExecutionState.CACHED, ExecutionState.FAILED
@@ -74,6 +75,7 @@ class NodeExecutor:
         on_attempt_failed: Callable[[str, int, str], None] | None = None,
         defer_cached_records: bool = False,
         preload: bool = True,
+        host: ExecutorHost | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -82,6 +84,7 @@ class NodeExecutor:
         self.on_attempt_failed = on_attempt_failed
         self.defer_cached_records = defer_cached_records
         self.preload = preload  # off in a process that runs one node: there are no later components
+        self.host = host  # where executors may run besides this process (penstock.runtime.workers)
         self._deferred: list[dict[str, Any]] = []
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
@@ -111,6 +114,11 @@ class NodeExecutor:
             return [node.id for node, _ in self._open.values()]
 
     # -- entry point --------------------------------------------------------------------------
+    def close(self) -> None:
+        """End this run's worker processes, if any (they never outlive their run)."""
+        if self.host is not None:
+            self.host.close()
+
     def flush(self) -> None:
         """Write CACHED executions held back by ``defer_cached_records``, in one batch."""
         with self._lock:
@@ -272,12 +280,16 @@ class NodeExecutor:
 
     def _preload(self, first: Component) -> None:
         """On the run's first execution, import what later components need in the background
-        (the first component imports its own modules itself)."""
+        (the first component imports its own modules itself), or start the worker that will."""
         with self._lock:
             if self._preloading is not None or not self.preload:
                 return
             from penstock.runtime.preload import start_preloading
 
+            heavy = [m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES]
+            if self.host is not None and self.host.start(heavy):
+                self._preloading = threading.Thread(name="penstock-preload-in-worker")  # never started
+                return
             modules = [
                 m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES
                 if m not in first.HEAVY_MODULES
@@ -330,8 +342,11 @@ class NodeExecutor:
             )
             try:
                 _env.use_keras_2()  # before the executor can import TensorFlow
-                with faults.component_exits_contained():
-                    node.executor_fn()(ctx)
+                if self.host is not None and self.host.accepts(node, ctx, runner_name(beam_args)):
+                    self.host.execute(node, ctx)
+                else:
+                    with faults.component_exits_contained():
+                        node.executor_fn()(ctx)
             except ValidationGateError as e:  # the outputs (the anomalies) are kept and recorded
                 gate = e
             files.publish()  # inside: a failure to publish fails (and may retry) the attempt

@@ -1,0 +1,240 @@
+"""Where a run's executors run: in the run's process, or in a worker process.
+
+Modes (``LocalRunner(worker=...)``; ``penstock run`` reads ``PENSTOCK_WORKER``, default ``auto``):
+
+- ``inline``: every executor in the run's process; heavy modules preload in a background
+  thread (``penstock.runtime.preload``). What a program embedding penstock gets by default.
+- ``process``: at the run's first execution, spawn a worker process that imports the heavy
+  modules of the pipeline's components while the first components (ExampleGen) run here.
+- ``daemon``: fork the worker from the warm daemon of this environment (``daemon``), starting
+  one first when none runs; later runs find it warm.
+- ``auto``: ``daemon`` when one is already running for this environment, else ``process``;
+  ``inline`` when this process has imported the heavy modules already (nothing to wait for).
+
+Only executions that gain and keep their meaning go to a worker: an executor named
+``"module:function"`` that the worker can import by name (every standard component's;
+``@component`` functions stay here) of a component that needs the TensorFlow stack (its
+``HEAVY_MODULES``), on Beam's in-process runner, whose files
+are all on this machine (object-store URIs stay here, where ``penstock.storage.staging``
+prepared the libraries). Everything else, metadata, caching, staging and the commit included,
+is done by the run's process exactly as before. A worker serves one run and ends with it;
+a worker that crashed is replaced for the next component, never reused.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from penstock.errors import PenstockError
+from penstock.runtime.workers import protocol
+from penstock.runtime.workers.client import WorkerClient, describe_returncode
+
+_log = logging.getLogger("penstock.runtime.workers")
+
+MODES = ("inline", "process", "daemon", "auto")
+ENV_VAR = "PENSTOCK_WORKER"
+# A component whose HEAVY_MODULES include one of these needs the TensorFlow stack.
+STACK_PREFIXES = ("tensorflow", "tf_keras", "apache_beam")
+LOCAL_RUNNERS = ("DirectRunner", "direct", None)
+
+
+class WorkerSetupError(PenstockError):
+    """A worker process could not be started or reached."""
+
+
+def mode_from_environment(default: str = "inline") -> str:
+    mode = os.environ.get(ENV_VAR, "").strip().lower() or default
+    if mode not in MODES:
+        raise WorkerSetupError(f"{ENV_VAR}={mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
+def needs_stack(modules: Iterable[str]) -> bool:
+    return any(m.split(".")[0].startswith(STACK_PREFIXES) for m in modules)
+
+
+def stack_imported(modules: Iterable[str]) -> bool:
+    return all(m in sys.modules for m in modules if needs_stack([m]))
+
+
+class ExecutorHost:
+    """Decides, per execution, whether it runs in a worker, and keeps that worker."""
+
+    def __init__(self, mode: str = "inline") -> None:
+        if mode not in MODES:
+            raise WorkerSetupError(f"worker mode {mode!r} is not one of {', '.join(MODES)}")
+        self.mode = mode
+        self.preload: list[str] = []
+        self._worker: WorkerClient | None = None
+        self._lock = threading.Lock()
+        self._active = False
+        self.workers_started = 0  # for tests and messages: a replaced worker counts again
+
+    @property
+    def active(self) -> bool:
+        """Whether executions may go to a worker in this run (decided by :meth:`start`)."""
+        return self._active
+
+    def start(self, modules: list[str]) -> bool:
+        """At the run's first execution: start the worker that imports ``modules`` (the heavy
+        modules of the pipeline's components) when that pays. False: run everything here."""
+        mode = self.mode
+        if not needs_stack(modules):
+            return False  # no component of this pipeline would go to a worker
+        if mode == "auto":
+            from penstock.runtime.workers import daemon
+
+            if stack_imported(modules):
+                mode = "inline"
+            else:
+                mode = "daemon" if daemon.running() else "process"
+        if mode == "inline":
+            return False
+        self.mode = mode
+        self.preload = list(dict.fromkeys(modules))  # the worker skips what it has already
+        self._active = True
+        # Start now, so the imports overlap the first components; a failure shows on first use.
+        threading.Thread(target=self._ensure_worker, name="penstock-worker-start", daemon=True).start()
+        return True
+
+    def accepts(self, node: Any, ctx: Any, runner: str | None) -> bool:
+        return (
+            self._active
+            and needs_stack(node.HEAVY_MODULES)
+            and _importable(node.EXECUTOR)
+            and runner in LOCAL_RUNNERS
+            and all(_is_local(uri) for uri in _uris(ctx))
+        )
+
+    def execute(self, node: Any, ctx: Any) -> None:
+        try:
+            worker = self._ensure_worker()
+        except WorkerSetupError as e:
+            # Never fail a component for want of a worker: run it here, as without one.
+            with self._lock:
+                if self._active:
+                    _log.warning("%s; running the components in this process instead", e)
+                self._active = False
+            node.executor_fn()(ctx)
+            return
+        worker.execute(node.id, node.EXECUTOR, ctx)
+
+    def close(self) -> None:
+        with self._lock:
+            worker, self._worker = self._worker, None
+            self._active = False
+        if worker is not None:
+            worker.close()
+
+    # -- workers ------------------------------------------------------------------------------
+    def _ensure_worker(self) -> WorkerClient:
+        with self._lock:
+            if self._worker is not None and self._worker.alive:
+                return self._worker
+            if not self._active:
+                raise WorkerSetupError("this run's workers were closed")
+            if self._worker is not None:
+                _log.warning("worker process %s ended; starting another for the next components",
+                             self._worker.pid)
+            self._worker = self._new_worker()
+            self.workers_started += 1
+            _log.info("heavy components run in worker process %s (%s)", self._worker.pid, self._worker.origin)
+            return self._worker
+
+    def _new_worker(self) -> WorkerClient:
+        setup = protocol.Setup(environ=dict(os.environ), cwd=os.getcwd(), sys_path=list(sys.path),
+                               umask=_current_umask(), log_levels=_log_levels(), preload=self.preload)
+        if self.mode == "daemon":
+            from penstock.runtime.workers import daemon
+
+            conn = daemon.connect(start_if_needed=True)
+            return _handshake(conn, setup, origin="forked by the warm daemon", process=None)
+        return spawn(setup)
+
+
+def spawn(setup: protocol.Setup) -> WorkerClient:
+    """Start a worker process of this interpreter, connected to this one by a socket pair."""
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "penstock.runtime.workers.process", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=setup.environ, cwd=setup.cwd,
+        )
+    except OSError as e:
+        ours.close()
+        raise WorkerSetupError(f"cannot start a worker process ({sys.executable}): {e}") from e
+    finally:
+        theirs.close()
+    return _handshake(Connection(ours.detach()), setup, origin="spawned by this run", process=process)
+
+
+def _handshake(conn: Connection, setup: protocol.Setup, *, origin: str,
+               process: subprocess.Popen[bytes] | None) -> WorkerClient:
+    try:
+        conn.send((protocol.HELLO, setup))
+        kind, pid = conn.recv()
+    except (EOFError, OSError) as e:
+        conn.close()
+        status = describe_returncode(process) if process is not None else str(e) or type(e).__name__
+        raise WorkerSetupError(f"the worker process ({origin}) ended before it was ready: {status}") from e
+    if kind != protocol.READY:
+        conn.close()
+        raise WorkerSetupError(f"the worker process ({origin}) answered {kind!r} instead of {protocol.READY!r}")
+    exit_status = (lambda: describe_returncode(process)) if process is not None else None
+    return WorkerClient(conn, pid, origin=origin, process=process, exit_status=exit_status)
+
+
+def _log_levels() -> dict[str, int]:
+    """The levels set on this process's loggers ("" for the root): the worker drops what this
+    process would, before sending it."""
+    levels = {"": logging.getLogger().level}
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            levels[name] = logger.level
+    return levels
+
+
+def _current_umask() -> int:
+    """Read, not set and reset: setting it, even for an instant, would race other threads."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _importable(executor: Any) -> bool:
+    """A ``"module:function"`` executor the worker can import by name, as this process can (a
+    function, or a module this process loaded from a file path, cannot travel)."""
+    if not isinstance(executor, str) or ":" not in executor:
+        return False
+    # Looked up on sys.path, not in sys.modules: a module loaded under a made-up name is there too.
+    top = executor.partition(":")[0].split(".")[0]
+    try:
+        return importlib.machinery.PathFinder.find_spec(top, sys.path) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _uris(ctx: Any) -> list[str]:
+    uris = [a.uri for artifacts in ctx.inputs.values() for a in artifacts]
+    uris += [a.uri for a in ctx.outputs.values()]
+    return [*uris, ctx.pipeline_root, ctx.temp_uri]
+
+
+def _is_local(uri: str) -> bool:
+    from penstock.storage.filesystem import scheme
+
+    return not uri or not scheme(uri)
