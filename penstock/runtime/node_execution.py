@@ -88,7 +88,7 @@ class NodeExecutor:
         self._deferred: list[dict[str, Any]] = []
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
-        self._preloading: threading.Thread | None = None
+        self._preload_started = False
         # Executions recorded RUNNING and not yet ended, by id: what cancel() ends.
         self._open: dict[int, tuple[Component, staging.ExecutionFiles | None]] = {}
         self.canceled: str | None = None  # the reason, once cancel() ran
@@ -279,22 +279,19 @@ class NodeExecutor:
             wait = min(wait * policy.backoff_multiplier, policy.max_backoff_seconds)
 
     def _preload(self, first: Component) -> None:
-        """On the run's first execution, import what later components need in the background
-        (the first component imports its own modules itself), or start the worker that will."""
+        """On the run's first execution, start the worker process that imports what the heavy
+        components need (they then run there), or else import it here in the background (the
+        first component imports its own modules itself)."""
         with self._lock:
-            if self._preloading is not None or not self.preload:
+            if self._preload_started or not self.preload:
                 return
+            self._preload_started = True
             from penstock.runtime.preload import start_preloading
 
             heavy = [m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES]
             if self.host is not None and self.host.start(heavy):
-                self._preloading = threading.Thread(name="penstock-preload-in-worker")  # never started
                 return
-            modules = [
-                m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES
-                if m not in first.HEAVY_MODULES
-            ]
-            self._preloading = start_preloading(modules)
+            start_preloading([m for m in heavy if m not in first.HEAVY_MODULES])
 
     def _record_failure(self, node: Component, inputs: dict[str, list[Artifact]], error: str) -> NodeOutcome:
         execution_id = self.store.record_execution(

@@ -280,3 +280,45 @@ def test_one_ctrl_c_lets_the_component_in_the_worker_finish(tmp_path, penstock_h
     run, records = _sleeper_records(tmp_path)
     assert run.state == "CANCELED" and records["sleeps"].state == "COMPLETE"
     assert _gone(worker_pid)
+
+
+# -- user-code errors read the same from a worker -------------------------------------------------
+BAD_PREPROCESSING = {
+    "raises": "def preprocessing_fn(inputs):\n    outputs = dict(inputs)\n"
+              "    raise ValueError('culmen_length_mm is out of range')\n",
+    "syntax": "def preprocessing_fn(inputs)\n    return inputs\n",
+    "missing": "def preprocess(inputs):\n    return inputs\n",
+}
+
+
+def _bad_transform_pipeline(name, folder):
+    from penstock import CsvExampleGen, SchemaGen, StatisticsGen, Transform
+
+    example_gen = CsvExampleGen(input_base=os.path.join(PENGUIN, "data"), input_pattern="penguins.csv")
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"])
+    schema = SchemaGen(statistics=statistics.outputs["statistics"])
+    transforms = []
+    for case, source in BAD_PREPROCESSING.items():
+        path = folder / f"{case}.py"
+        path.write_text(source)
+        transforms.append(Transform(examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
+                                    module_file=str(path)).with_id(f"Transform_{case}"))
+    return Pipeline(name, [example_gen, statistics, schema, *transforms])
+
+
+def test_a_user_code_error_in_a_worker_reads_exactly_as_in_the_run_s_process(penstock_home, tmp_path, caplog):
+    errors = {}
+    for mode in ("process", "inline"):
+        with caplog.at_level("INFO", logger="penstock.runtime.workers"):
+            result = LocalRunner(worker=mode, handle_signals=False).run(_bad_transform_pipeline(mode, tmp_path))
+        if mode == "process":  # the Transforms did run in a worker
+            assert any("spawned by this run" in r.getMessage() for r in caplog.records)
+        errors[mode] = {f"Transform_{case}": result.outcomes[f"Transform_{case}"].error for case in BAD_PREPROCESSING}
+        assert result.outcomes["StatisticsGen"].state == "COMPLETE"
+        assert all(result.outcomes[node].state == "FAILED" for node in errors[mode]), result.errors
+    assert errors["process"] == errors["inline"]
+    # What they say: the file and line of the user's code, and what went wrong there.
+    assert "raises.py:3 in preprocessing_fn: ValueError: culmen_length_mm is out of range" in \
+        errors["inline"]["Transform_raises"]
+    assert "syntax.py, line 1" in errors["inline"]["Transform_syntax"]
+    assert "preprocessing_fn" in errors["inline"]["Transform_missing"]

@@ -91,20 +91,30 @@ class ExecutorHost:
         if not needs_stack(modules):
             return False  # no component of this pipeline would go to a worker
         if mode == "auto":
-            from penstock.runtime.workers import daemon
-
             if stack_imported(modules):
                 mode = "inline"
             else:
-                mode = "daemon" if daemon.running() else "process"
+                try:
+                    from penstock.runtime.workers import daemon
+
+                    mode = "daemon" if daemon.running() else "process"
+                except Exception as e:  # looking for a daemon must never fail a run
+                    _log.warning("cannot look for a warm daemon (%s: %s); starting a worker process", type(e).__name__, e)
+                    mode = "process"
         if mode == "inline":
             return False
         self.mode = mode
         self.preload = list(dict.fromkeys(modules))  # the worker skips what it has already
         self._active = True
         # Start now, so the imports overlap the first components; a failure shows on first use.
-        threading.Thread(target=self._ensure_worker, name="penstock-worker-start", daemon=True).start()
+        threading.Thread(target=self._start_quietly, name="penstock-worker-start", daemon=True).start()
         return True
+
+    def _start_quietly(self) -> None:
+        try:
+            self._ensure_worker()
+        except WorkerSetupError as e:  # the first execution tries again and falls back to this process
+            _log.debug("starting the worker: %s", e)
 
     def accepts(self, node: Any, ctx: Any, runner: str | None) -> bool:
         return (
@@ -124,7 +134,10 @@ class ExecutorHost:
                 if self._active:
                     _log.warning("%s; running the components in this process instead", e)
                 self._active = False
-            node.executor_fn()(ctx)
+            from penstock.runtime import faults
+
+            with faults.component_exits_contained():
+                node.executor_fn()(ctx)
             return
         worker.execute(node.id, node.EXECUTOR, ctx)
 
@@ -145,7 +158,12 @@ class ExecutorHost:
             if self._worker is not None:
                 _log.warning("worker process %s ended; starting another for the next components",
                              self._worker.pid)
-            self._worker = self._new_worker()
+            try:
+                self._worker = self._new_worker()
+            except WorkerSetupError:
+                raise
+            except Exception as e:  # whatever went wrong, the components can still run here
+                raise WorkerSetupError(f"cannot start a worker process: {type(e).__name__}: {e}") from e
             self.workers_started += 1
             _log.info("heavy components run in worker process %s (%s)", self._worker.pid, self._worker.origin)
             return self._worker
