@@ -239,9 +239,7 @@ def run_tfma(
     from tfx_bsl.public import tfxio
 
     from penstock.beam.pipeline import make_pipeline
-    from penstock.components.evaluator import fast_confusion
 
-    fast_confusion.install()  # same matrices, without TFMA's general per-example extraction
     paths = {False: model_path, True: baseline_path}
     shared_models = [
         tfma.default_eval_shared_model(
