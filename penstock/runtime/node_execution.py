@@ -288,8 +288,12 @@ class NodeExecutor:
             self._preload_started = True
             from penstock.runtime.preload import start_preloading
 
-            heavy = [m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES]
-            if self.host is not None and self.host.start(heavy):
+            components = [n for n in self.pipeline.order if isinstance(n, Component)]
+            heavy = [m for n in components for m in n.HEAVY_MODULES]
+            if self.host is not None and any(
+                self.host.could_accept(n, runner_name(self.beam_args(n)), self.pipeline.pipeline_root)
+                for n in components
+            ) and self.host.start(heavy):
                 return
             start_preloading([m for m in heavy if m not in first.HEAVY_MODULES])
 

@@ -106,6 +106,17 @@ def test_a_retryable_failure_in_a_worker_is_retried(penstock_home):
     assert result.outcomes["flaky"].attempts == 2 and "the service is down" in result.outcomes["flaky"].error
 
 
+def test_a_run_whose_heavy_components_cannot_go_to_a_worker_starts_none(penstock_home, caplog):
+    # Another Beam runner than the DirectRunner: its executors stay in the run's process, which
+    # then preloads the stack itself instead of paying for a worker no component would use.
+    portable = Probe(id="portable").with_beam_pipeline_args(["--runner=PortableRunner"])
+    with caplog.at_level("INFO", logger="penstock.runtime.workers"):
+        result = LocalRunner(worker="process", handle_signals=False).run(Pipeline("portable", [portable]))
+    assert result.succeeded, result.errors
+    assert _report(result, "portable")["pid"] == os.getpid()
+    assert not any("worker process" in r.getMessage() for r in caplog.records)
+
+
 # -- the warm daemon ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def warm_daemon(tmp_path_factory):

@@ -116,12 +116,17 @@ class ExecutorHost:
         except WorkerSetupError as e:  # the first execution tries again and falls back to this process
             _log.debug("starting the worker: %s", e)
 
+    @staticmethod
+    def could_accept(node: Any, runner: str | None, pipeline_root: str) -> bool:
+        """Before the run: whether ``node`` may go to a worker at all (a pipeline with no such
+        node starts none, and preloads in this process instead)."""
+        return (needs_stack(node.HEAVY_MODULES) and _importable(node.EXECUTOR) and runner in LOCAL_RUNNERS
+                and _is_local(pipeline_root))
+
     def accepts(self, node: Any, ctx: Any, runner: str | None) -> bool:
         return (
             self._active
-            and needs_stack(node.HEAVY_MODULES)
-            and _importable(node.EXECUTOR)
-            and runner in LOCAL_RUNNERS
+            and self.could_accept(node, runner, ctx.pipeline_root)
             and all(_is_local(uri) for uri in _uris(ctx))
         )
 
