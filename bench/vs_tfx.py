@@ -12,10 +12,14 @@ accept is printed as a warning and recorded under ``config.penstock_settings``).
 
 Measured per run: wall time of the subprocess, peak resident memory summed over the whole
 process tree (sampled every ~50 ms), and per-component times read back from each system's own
-ML Metadata store. Ratios are penstock / TFX medians of the same invocation. Targets: fresh
-<= 0.35x TFX, cached rerun <= 0.1x TFX, peak memory <= TFX.
+ML Metadata store. Ratios are penstock / TFX medians of the same invocation. penstock's fresh
+run is cold (nothing warm: the run starts its own worker process, PENSTOCK_WORKER=process);
+``--warm`` adds a fresh run per round forked from a warm daemon (``penstock warm``, started once
+before the rounds), ``--inline`` a fresh run with every component in the run's process. Targets
+(issue 22): fresh <= 0.25x TFX, warm <= 0.1x, cached rerun <= 0.01x and under 0.6 s, peak
+memory <= TFX.
 
-    .venv/bin/python bench/vs_tfx.py [--runs 3] [--skip-tfx | --only-tfx] [--train-steps 100]
+    .venv/bin/python bench/vs_tfx.py [--runs 3] [--warm] [--inline] [--skip-tfx | --only-tfx] [--train-steps 100]
 
 The machine is shared (2 cores): the load average before each run is recorded next to it.
 

@@ -124,11 +124,17 @@ def warm_daemon(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("warm"))
     saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"], tempfile.tempdir = folder, folder
+    state = None
     try:
         state = daemon.start(idle_timeout=300, wait_ready=True)
         yield state
     finally:
         daemon.stop()
+        if state is not None:  # found by its pid too: its key changes when penstock's files do
+            try:
+                os.kill(int(state["pid"]), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         tempfile.tempdir = saved_tempdir
         if saved_env is None:
             os.environ.pop("TMPDIR", None)
