@@ -117,6 +117,30 @@ def test_a_run_whose_heavy_components_cannot_go_to_a_worker_starts_none(penstock
     assert not any("worker process" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("behaviour", ["hangs", "exits"])
+def test_a_worker_that_never_gets_ready_is_given_up_and_the_run_goes_on_in_its_process(
+        behaviour, penstock_home, tmp_path, monkeypatch, caplog):
+    from penstock.runtime.workers import host
+
+    # Python runs sitecustomize at start-up, before the worker's own code: a worker process
+    # that hangs there, or exits, as one stuck or broken before its first message would.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, time\n"
+        "if os.environ.get('PENSTOCK_TEST_WORKER_START') == 'hangs':\n    time.sleep(3600)\n"
+        "if os.environ.get('PENSTOCK_TEST_WORKER_START') == 'exits':\n    os._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), PROJECT_ROOT]))
+    monkeypatch.setenv("PENSTOCK_TEST_WORKER_START", behaviour)
+    monkeypatch.setattr(host, "SPAWN_READY_SECONDS", 3.0)
+    with caplog.at_level("WARNING", logger="penstock.runtime.workers"):
+        result = LocalRunner(worker="process", handle_signals=False).run(
+            Pipeline("never_ready", [Probe(id="one"), Probe(id="two")]))
+    assert result.succeeded, result.errors
+    assert {_report(result, n)["pid"] for n in ("one", "two")} == {os.getpid()}
+    expected = "no answer in 3 s" if behaviour == "hangs" else "ended before it was ready: exit code 3"
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any(expected in m and "running the components in this process instead" in m for m in warnings), warnings
+
+
 # -- the warm daemon ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def warm_daemon(tmp_path_factory):

@@ -9,8 +9,10 @@ worker for what comes next.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from penstock.errors import ExecutionError
 from penstock.runtime.workers import protocol
 
 _log = logging.getLogger("penstock.runtime.workers")
+CLOSE_SECONDS = 5.0  # for a worker to end itself once its connection closed
 
 
 class WorkerCrashedError(ExecutionError):
@@ -143,10 +146,33 @@ class WorkerClient:
             pass
         if self.process is not None:
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=CLOSE_SECONDS)
             except subprocess.TimeoutExpired:  # stuck in native code: it must not outlive the run
                 self.process.kill()
                 self.process.wait()
+        elif not _ends_within(self.pid, CLOSE_SECONDS):
+            # A worker forked by the daemon is the daemon's child (which reaps it), not ours; still
+            # it must not outlive the run.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` is gone (or a zombie: ended, not yet reaped) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # The state follows the command name in parentheses, which may itself hold spaces.
+                if f.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        except OSError:  # no /proc here: rely on the worker ending itself
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def describe_returncode(process: subprocess.Popen[bytes]) -> str:

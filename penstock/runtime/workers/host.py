@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -45,6 +46,10 @@ ENV_VAR = "PENSTOCK_WORKER"
 # A component whose HEAVY_MODULES include one of these needs the TensorFlow stack.
 STACK_PREFIXES = ("tensorflow", "tf_keras", "apache_beam")
 LOCAL_RUNNERS = ("DirectRunner", "direct", None)
+# How long a new worker may take to say it is ready: a spawned one answers before it imports
+# anything heavy; a daemon still importing the stack forks one only when it is done.
+SPAWN_READY_SECONDS = 60.0
+DAEMON_READY_SECONDS = 300.0
 
 
 class WorkerSetupError(PenstockError):
@@ -76,6 +81,7 @@ class ExecutorHost:
         self.preload: list[str] = []
         self._worker: WorkerClient | None = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # set first by close(): a handshake under way gives up
         self._active = False
         self.workers_started = 0  # for tests and messages: a replaced worker counts again
 
@@ -147,6 +153,7 @@ class ExecutorHost:
         worker.execute(node.id, node.EXECUTOR, ctx)
 
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             worker, self._worker = self._worker, None
             self._active = False
@@ -180,11 +187,13 @@ class ExecutorHost:
             from penstock.runtime.workers import daemon
 
             conn = daemon.connect(start_if_needed=True)
-            return _handshake(conn, setup, origin="forked by the warm daemon", process=None)
-        return spawn(setup)
+            # A daemon still importing the stack forks the worker when it is done.
+            return _handshake(conn, setup, origin="forked by the warm daemon", process=None,
+                              timeout=DAEMON_READY_SECONDS, closing=self._closing)
+        return spawn(setup, closing=self._closing)
 
 
-def spawn(setup: protocol.Setup) -> WorkerClient:
+def spawn(setup: protocol.Setup, closing: threading.Event | None = None) -> WorkerClient:
     """Start a worker process of this interpreter, connected to this one by a socket pair."""
     ours, theirs = socket.socketpair()
     try:
@@ -197,13 +206,25 @@ def spawn(setup: protocol.Setup) -> WorkerClient:
         raise WorkerSetupError(f"cannot start a worker process ({sys.executable}): {e}") from e
     finally:
         theirs.close()
-    return _handshake(Connection(ours.detach()), setup, origin="spawned by this run", process=process)
+    return _handshake(Connection(ours.detach()), setup, origin="spawned by this run", process=process,
+                      timeout=SPAWN_READY_SECONDS, closing=closing)
 
 
-def _handshake(conn: Connection, setup: protocol.Setup, *, origin: str,
-               process: subprocess.Popen[bytes] | None) -> WorkerClient:
+def _handshake(conn: Connection, setup: protocol.Setup, *, origin: str, process: subprocess.Popen[bytes] | None,
+               timeout: float, closing: threading.Event | None = None) -> WorkerClient:
+    """Send the run's setup, wait for the worker's READY. A worker that does not answer within
+    ``timeout`` (or the run closing meanwhile) is given up, so the run never hangs on one."""
+    deadline = time.monotonic() + timeout
     try:
         conn.send((protocol.HELLO, setup))
+        while not conn.poll(0.1):
+            if (closing is not None and closing.is_set()) or time.monotonic() > deadline:
+                conn.close()
+                if process is not None:
+                    process.kill()
+                    process.wait()
+                why = "the run is ending" if closing is not None and closing.is_set() else f"no answer in {timeout:.0f} s"
+                raise WorkerSetupError(f"the worker process ({origin}) was given up before it was ready: {why}")
         kind, pid = conn.recv()
     except (EOFError, OSError) as e:
         conn.close()
