@@ -141,6 +141,23 @@ def test_a_worker_that_never_gets_ready_is_given_up_and_the_run_goes_on_in_its_p
     assert any(expected in m and "running the components in this process instead" in m for m in warnings), warnings
 
 
+def test_a_worker_ends_by_itself_when_its_run_hangs_up():
+    from penstock.runtime.workers.host import ExecutorHost
+
+    worker = ExecutorHost("process")._new_worker()  # a real spawned worker
+    assert worker.alive and worker.process is not None
+    # Wait until this side's reader thread sleeps in recv() on the connection, as it does for
+    # the whole of a run: closing the socket under it must still reach the worker.
+    stat = f"/proc/self/task/{worker._reader.native_id}/stat"
+    deadline = time.monotonic() + 30
+    while open(stat).read().rpartition(")")[2].split()[0] != "S":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    worker.close()
+    # Exit code 0: it saw its connection end and left; -9 would mean the run had to kill it.
+    assert worker.process.returncode == 0
+
+
 # -- the warm daemon ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def warm_daemon(tmp_path_factory):

@@ -154,8 +154,10 @@ class LocalRunner:
                                  error=f"internal error: {type(e).__name__}: {e}")
             raise
         finally:
-            executor.flush()
-            executor.close()
+            try:
+                executor.flush()
+            finally:
+                executor.close()  # the run's worker processes end with it, whatever flush did
         state, error = _run_state(outcomes, interrupts)
         store.update_run(run_id, state=state, end_ms=now_ms(), error=error)
         return RunResult(run_id, pipeline.name, state, outcomes, time.perf_counter() - started,

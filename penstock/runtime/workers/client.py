@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -127,10 +128,7 @@ class WorkerClient:
                 return
             self.alive = False
             pending, self._pending = self._pending, {}
-        try:
-            self.conn.close()  # a worker still reading ends on its own when its connection closes
-        except OSError:
-            pass
+        hang_up(self.conn)  # a worker still reading ends on its own when its connection closes
         for entry in pending.values():
             entry.error = self._crashed(entry.ctx.component_id)
             entry.done.set()
@@ -140,10 +138,7 @@ class WorkerClient:
         """Close the connection: the worker ends itself (it never outlives its run)."""
         with self._lock:
             self.alive = False
-        try:
-            self.conn.close()
-        except OSError:
-            pass
+        hang_up(self.conn)
         if self.process is not None:
             try:
                 self.process.wait(timeout=CLOSE_SECONDS)
@@ -155,6 +150,19 @@ class WorkerClient:
             # it must not outlive the run.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.pid, signal.SIGKILL)
+
+
+def hang_up(conn: Connection) -> None:
+    """Shut the socket down, then close it. Closing alone is not enough: while the reader thread
+    sits in ``recv`` on it, the kernel keeps the socket open, so the worker would never see the
+    end of its connection (and would end only when killed)."""
+    with contextlib.suppress(OSError, ValueError):
+        dup = socket.socket(fileno=os.dup(conn.fileno()))
+        with contextlib.suppress(OSError):
+            dup.shutdown(socket.SHUT_RDWR)
+        dup.close()
+    with contextlib.suppress(OSError):
+        conn.close()
 
 
 def _ends_within(pid: int, seconds: float) -> bool:
