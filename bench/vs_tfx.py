@@ -13,13 +13,14 @@ accept is printed as a warning and recorded under ``config.penstock_settings``).
 Measured per run: wall time of the subprocess, peak resident memory summed over the whole
 process tree (sampled every ~50 ms), and per-component times read back from each system's own
 ML Metadata store. Ratios are penstock / TFX medians of the same invocation. penstock's fresh
-run is cold (nothing warm: the run starts its own worker process, PENSTOCK_WORKER=process);
-``--warm`` adds a fresh run per round forked from a warm daemon (``penstock warm``, started once
-before the rounds), ``--inline`` a fresh run with every component in the run's process. Targets
+run is cold (nothing warm: what ``penstock run`` does when no warm daemon runs,
+PENSTOCK_WORKER=inline); ``--warm`` adds a fresh run per round forked from a warm daemon
+(``penstock warm``, started once before the rounds), ``--process`` a fresh run whose heavy
+components run in a worker process the run spawns (PENSTOCK_WORKER=process). Targets
 (issue 22): fresh <= 0.25x TFX, warm <= 0.1x, cached rerun <= 0.01x and under 0.6 s, peak
 memory <= TFX.
 
-    .venv/bin/python bench/vs_tfx.py [--runs 3] [--warm] [--inline] [--skip-tfx | --only-tfx] [--train-steps 100]
+    .venv/bin/python bench/vs_tfx.py [--runs 3] [--warm] [--process] [--skip-tfx | --only-tfx] [--train-steps 100]
 
 The machine is shared (2 cores): the load average before each run is recorded next to it.
 
@@ -70,10 +71,10 @@ BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 # From the project's issue: a fresh run with nothing warm <= 0.25x TFX's, with a warm worker
 # <= 0.1x, a cached rerun <= 0.01x and under 0.6 s, peak memory <= TFX's.
 TARGETS = {"fresh_wall": 0.25, "warm_wall": 0.1, "cached_wall": 0.01, "cached_seconds": 0.6, "peak_memory": 1.0}
-# penstock's runs: cold (a worker process started by the run: PENSTOCK_WORKER=process), the
-# cached rerun, and with --warm a fresh run forked from a warm daemon, with --inline a cold run
-# with every component in the run's process (the path before worker processes).
-PENSTOCK_WORKER = {"fresh": "process", "cached": "process", "fresh_warm": "daemon", "fresh_inline": "inline"}
+# penstock's runs: cold (everything in the run's process, as `penstock run` without a warm
+# daemon), the cached rerun, and with --warm a fresh run forked from a warm daemon, with
+# --process a cold run whose heavy components run in a worker process the run spawns.
+PENSTOCK_WORKER = {"fresh": "inline", "cached": "inline", "fresh_warm": "daemon", "fresh_process": "process"}
 SAMPLE_SECONDS = 0.05
 
 
@@ -169,7 +170,7 @@ def run_tfx(work: str, data_dir: str, args: argparse.Namespace, log: str) -> dic
 
 
 # -- penstock --------------------------------------------------------------------------------
-def penstock_env(home: str, args: argparse.Namespace, worker: str = "process") -> dict[str, str]:
+def penstock_env(home: str, args: argparse.Namespace, worker: str = "inline") -> dict[str, str]:
     """This checkout's penstock, its own home, and where heavy components run (PENSTOCK_WORKER)."""
     pythonpath = os.pathsep.join([REPO, *filter(None, [os.environ.get("PYTHONPATH")])])
     env = dict(os.environ, PENSTOCK_HOME=home, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=pythonpath, PENSTOCK_WORKER=worker)
@@ -291,7 +292,7 @@ def compare(results: dict[str, Any]) -> dict[str, Any]:
         "cached_peak_memory": ratio(p["cached"]["peak_rss_mb_median"], t["cached"]["peak_rss_mb_median"]),
     }
     # Extra penstock modes are compared with TFX's fresh run: the same work from nothing cached.
-    for mode, key in (("fresh_warm", "warm"), ("fresh_inline", "inline")):
+    for mode, key in (("fresh_warm", "warm"), ("fresh_process", "process")):
         if mode in p:
             ratios[f"{key}_wall"] = ratio(p[mode]["wall_seconds_median"], t["fresh"]["wall_seconds_median"])
             ratios[f"{key}_peak_memory"] = ratio(p[mode]["peak_rss_mb_median"], t["fresh"]["peak_rss_mb_median"])
@@ -478,15 +479,15 @@ def main() -> None:
                         help="extra environment for the penstock run (repeatable)")
     parser.add_argument("--warm", action="store_true",
                         help="also a fresh penstock run per round forked from a warm daemon (penstock warm)")
-    parser.add_argument("--inline", action="store_true",
-                        help="also a fresh penstock run per round with every component in the run's process")
+    parser.add_argument("--process", action="store_true",
+                        help="also a fresh penstock run per round with its heavy components in a worker process it spawns")
     parser.add_argument("--keep", action="store_true", help="keep work directories and logs")
     parser.add_argument("--output", default=RESULTS)
     parser.add_argument("--scenario", choices=["pipeline", "tuner", "bulk_inferrer"], default="pipeline")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for --scenario bulk_inferrer")
     args = parser.parse_args()
     args.penstock_pipeline = os.path.abspath(args.penstock_pipeline)
-    penstock_modes = ["fresh", "cached"] + ["fresh_warm"] * args.warm + ["fresh_inline"] * args.inline
+    penstock_modes = ["fresh", "cached"] + ["fresh_warm"] * args.warm + ["fresh_process"] * args.process
 
     systems = ["tfx", "penstock"]
     if args.skip_tfx:

@@ -334,9 +334,9 @@ def main() -> None:
     parser.add_argument("--eval-steps", type=int, default=settings.EVAL_STEPS)
     parser.add_argument("--skew-check", action="store_true",
                         help="let penstock's Trainer run its training/serving skew check (TFX has none)")
-    parser.add_argument("--penstock-worker", choices=["process", "inline"], default="process",
-                        help="where penstock's heavy components run (PENSTOCK_WORKER; default: a worker "
-                             "process the run starts, as `penstock run` does when no warm daemon runs)")
+    parser.add_argument("--penstock-worker", choices=["inline", "process"], default="inline",
+                        help="where penstock's heavy components run (PENSTOCK_WORKER; default: the run's own "
+                             "process, as `penstock run` does when no warm daemon runs)")
     parser.add_argument("--penstock-env", action="append", metavar="KEY=VALUE",
                         help="extra environment for the penstock run (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep work directories")

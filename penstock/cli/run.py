@@ -49,8 +49,8 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
     progress = ConsoleProgress([n.id for n in pipeline.order])
     resume_arg: bool | str = False if resume is None else (True if resume == "latest" else resume)
     with progress:
-        # Heavy components run in a worker process that imports while ExampleGen reads, or in a
-        # fork of the warm daemon (`penstock warm`): PENSTOCK_WORKER, see penstock.runtime.workers.host.
+        # Heavy components run in a fork of the warm daemon when one runs (`penstock warm`), else
+        # here: PENSTOCK_WORKER, see penstock.runtime.workers.host.
         result = LocalRunner(max_workers=workers, observer=progress, worker=mode_from_environment("auto")).run(
             pipeline, resume=resume_arg, from_node=from_node, to_node=to_node, enable_cache=not no_cache
         )

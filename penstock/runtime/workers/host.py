@@ -6,10 +6,14 @@ Modes (``LocalRunner(worker=...)``; ``penstock run`` reads ``PENSTOCK_WORKER``, 
   thread (``penstock.runtime.preload``). What a program embedding penstock gets by default.
 - ``process``: at the run's first execution, spawn a worker process that imports the heavy
   modules of the pipeline's components while the first components (ExampleGen) run here.
+  Opt-in: on the penguin pipeline (2 cores) it measured no faster than ``inline`` (ExampleGen
+  is too short for the imports to hide behind, and the worker costs its own interpreter and
+  memory); it pays when ExampleGen's reading is long enough to overlap them without the GIL.
 - ``daemon``: fork the worker from the warm daemon of this environment (``daemon``), starting
   one first when none runs; later runs find it warm.
-- ``auto``: ``daemon`` when one is already running for this environment, else ``process``;
-  ``inline`` when this process has imported the heavy modules already (nothing to wait for).
+- ``auto``: ``daemon`` when one is already running for this environment (``penstock warm``),
+  else ``inline``; ``inline`` too when this process has imported the heavy modules already
+  (nothing to wait for).
 
 Only executions that gain and keep their meaning go to a worker: an executor named
 ``"module:function"`` that the worker can import by name (every standard component's;
@@ -103,10 +107,11 @@ class ExecutorHost:
                 try:
                     from penstock.runtime.workers import daemon
 
-                    mode = "daemon" if daemon.running() else "process"
+                    mode = "daemon" if daemon.running() else "inline"
                 except Exception as e:  # looking for a daemon must never fail a run
-                    _log.warning("cannot look for a warm daemon (%s: %s); starting a worker process", type(e).__name__, e)
-                    mode = "process"
+                    _log.warning("cannot look for a warm daemon (%s: %s); running in this process",
+                                 type(e).__name__, e)
+                    mode = "inline"
         if mode == "inline":
             return False
         self.mode = mode
