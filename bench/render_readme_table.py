@@ -26,6 +26,10 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ORDER = ["vs_tfx", "vs_tfx_scale", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile",
          "warm_start"]
 
+# Result files the README describes in its own words after the generated block (the Tuner and
+# BulkInferrer scenarios): not given a generic table as well.
+BY_HAND = {"vs_tfx_tuner", "vs_tfx_bulk_inferrer"}
+
 Row = list[str]
 
 
@@ -387,7 +391,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 
 def render(results_dir: pathlib.Path = RESULTS) -> str:
     files = {p.stem: p for p in sorted(results_dir.glob("*.json"))}
-    names = [n for n in ORDER if n in files] + [n for n in files if n not in ORDER]
+    names = [n for n in ORDER if n in files] + [n for n in files if n not in ORDER and n not in BY_HAND]
     sections = []
     for name in names:
         try:

@@ -6,6 +6,7 @@ run recorded; failures keep their class, message and whether they are retried.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -201,6 +202,29 @@ def test_each_run_gets_a_fresh_worker_and_no_user_module_of_another_run(warm_dae
     assert crashed.outcomes["k"].state == "FAILED" and "forked by the warm daemon" in crashed.outcomes["k"].error
     again = LocalRunner(worker="daemon", handle_signals=False).run(Pipeline("again", [Probe(id="again")]))
     assert again.succeeded and daemon.status()["runs"] == runs_before + 4
+
+
+def test_penstock_warm_starts_reports_and_stops_its_daemon(tmp_path):
+    # A folder of its own, so this daemon is neither the module's nor anyone else's.
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": PROJECT_ROOT}
+
+    def warm(*args):
+        done = subprocess.run([*PENSTOCK, "warm", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "no warm daemon runs" in warm("--status")
+    started = warm("--idle-timeout", "120")
+    assert "warm daemon ready (pid" in started
+    pid = int(started.split("pid ")[1].split(",")[0])
+    try:
+        assert f"warm daemon pid {pid}" in warm("--status") and "ready" in warm("--status")
+        assert f"stopped the warm daemon (pid {pid})" in warm("--stop")
+        assert _gone(pid)
+        assert "no warm daemon runs" in warm("--status")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _penguin_pipeline(name):

@@ -245,7 +245,8 @@ class _Daemon:
 
     @contextlib.contextmanager
     def owned(self) -> Iterator[int]:
-        """Hold the environment's lock for the daemon's life; leave no files behind."""
+        """Hold the environment's lock for the daemon's life; leave no files behind but its log
+        (what it printed, for a daemon that failed)."""
         _make_folder(self.paths.folder)
         lock = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -255,7 +256,7 @@ class _Daemon:
         try:
             yield lock
         finally:
-            for path in (self.paths.socket, self.paths.state, self.paths.log, self.paths.lock):
+            for path in (self.paths.socket, self.paths.state, self.paths.lock):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
             os.close(lock)
