@@ -34,6 +34,10 @@ class WorkerCrashedError(ExecutionError):
     """The worker process running a component ended before the component did."""
 
 
+class NotSendableError(Exception):
+    """An execution's context cannot travel to the worker (a parameter that does not pickle)."""
+
+
 class _Pending:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -76,6 +80,10 @@ class WorkerClient:
                 self.conn.send((protocol.EXECUTE, request_id, executor_ref, ctx))
         except (OSError, ValueError):
             self._connection_lost()
+        except Exception as e:  # pickling it failed, before anything was sent: the worker is fine
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise NotSendableError(f"{type(e).__name__}: {e}") from e
         pending.done.wait()
         if pending.error is not None:
             raise pending.error

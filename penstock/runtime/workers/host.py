@@ -41,7 +41,7 @@ from typing import Any
 
 from penstock.errors import PenstockError
 from penstock.runtime.workers import protocol
-from penstock.runtime.workers.client import WorkerClient, describe_returncode
+from penstock.runtime.workers.client import NotSendableError, WorkerClient, describe_returncode
 
 _log = logging.getLogger("penstock.runtime.workers")
 
@@ -150,12 +150,13 @@ class ExecutorHost:
                 if self._active:
                     _log.warning("%s; running the components in this process instead", e)
                 self._active = False
-            from penstock.runtime import faults
-
-            with faults.component_exits_contained():
-                node.executor_fn()(ctx)
+            _run_here(node, ctx)
             return
-        worker.execute(node.id, node.EXECUTOR, ctx)
+        try:
+            worker.execute(node.id, node.EXECUTOR, ctx)
+        except NotSendableError as e:
+            _log.info("%s runs in this process: its context does not pickle (%s)", node.id, e)
+            _run_here(node, ctx)
 
     def close(self) -> None:
         self._closing.set()
@@ -196,6 +197,14 @@ class ExecutorHost:
             return _handshake(conn, setup, origin="forked by the warm daemon", process=None,
                               timeout=DAEMON_READY_SECONDS, closing=self._closing)
         return spawn(setup, closing=self._closing)
+
+
+def _run_here(node: Any, ctx: Any) -> None:
+    """Run the executor in this process, exactly as a run without workers does."""
+    from penstock.runtime import faults
+
+    with faults.component_exits_contained():
+        node.executor_fn()(ctx)
 
 
 def spawn(setup: protocol.Setup, closing: threading.Event | None = None) -> WorkerClient:
