@@ -23,7 +23,7 @@ BENCH = pathlib.Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 README = BENCH.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ["vs_tfx", "vs_tfx_scale", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile",
+ORDER = ["vs_tfx", "vs_tfx_scale", "evaluator_fast_path", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile",
          "warm_start"]
 
 # Result files the README describes in its own words after the generated block (the Tuner and
@@ -376,9 +376,29 @@ def render_warm_start(d: dict[str, Any]) -> str:
                                     summary, footer(d, "warm_start.py")] if x)
 
 
+def render_evaluator_fast_path(d: dict[str, Any]) -> str:
+    summary, cfg = d.get("summary") or {}, d.get("config") or {}
+    labels = {"evaluator_seconds": ("Evaluator, wall (median)", "s"),
+              "evaluator_cpu_seconds": ("Evaluator, CPU (median)", "s"),
+              "wall_seconds": ("whole taxi run, wall (median)", "s")}
+    rows = [[label, num(get(summary, f"{key}.tfma"), unit), num(get(summary, f"{key}.fast_path"), unit),
+             num(get(summary, f"{key}.ratio"), "x")] for key, (label, unit) in labels.items()]
+    loads = [r["loadavg_before"][0] for r in d.get("runs") or []]
+    rows_measured = ", ".join(f"{r:,}" for r in cfg.get("rows") or [])
+    intro = (f"The taxi pipeline (penstock's side of `bench/vs_tfx_scale.py`), {rows_measured} rows, "
+             f"{cfg.get('runs', '?')} runs alternating between TFMA's own code (`PENSTOCK_TFMA_FAST_PATH=0`) and "
+             "the fast path; identical metrics and plots are tested "
+             "(`tests/components/test_evaluator_fast_confusion.py`). The load varied "
+             f"({num(min(loads), '', 1)} to {num(max(loads), '', 1)}): CPU seconds are the steadier figure."
+             if loads else "")
+    return "\n\n".join(x for x in [intro, table(["measure", "TFMA's code", "fast path", "ratio"], rows),
+                                    footer(d, "evaluator_fast_path.py")] if x)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "vs_tfx": ("penstock vs TFX 1.16, penguin pipeline", render_vs_tfx),
     "vs_tfx_scale": ("penstock vs TFX 1.16, taxi pipeline at scale", render_vs_tfx_scale),
+    "evaluator_fast_path": ("The Evaluator's fast path through TFMA's confusion matrices", render_evaluator_fast_path),
     "overhead": ("Orchestration overhead", render_overhead),
     "data_scale": ("Data components at scale", render_data_scale),
     "data_breakdown": ("Data components, stage by stage", render_data_breakdown),
