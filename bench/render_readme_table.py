@@ -1,7 +1,7 @@
 """Render bench/results/*.json as the README's Markdown benchmark tables.
 
 Why it exists: the figures in README.md should be the ones the bench scripts last wrote, not
-numbers copied by hand. Each known result file (overhead, vs_tfx, data_scale, compile, serving, warm_start)
+numbers copied by hand. Each known result file (overhead, vs_tfx, vs_tfx_scale, data_scale, compile, serving, warm_start)
 has a renderer that picks the figures a reader compares (data_breakdown too); an unknown file gets a generic table of
 its top-level numbers, so a new benchmark shows up without touching this script.
 
@@ -23,7 +23,12 @@ BENCH = pathlib.Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 README = BENCH.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-ORDER = ["vs_tfx", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile", "warm_start"]
+ORDER = ["vs_tfx", "vs_tfx_scale", "evaluator_fast_path", "overhead", "data_scale", "data_breakdown", "remote_root", "serving", "compile",
+         "warm_start"]
+
+# Result files the README describes in its own words after the generated block (the Tuner and
+# BulkInferrer scenarios): not given a generic table as well.
+BY_HAND = {"vs_tfx_tuner", "vs_tfx_bulk_inferrer"}
 
 Row = list[str]
 
@@ -80,19 +85,27 @@ def render_vs_tfx(d: dict[str, Any]) -> str:
     targets = d.get("targets") or {}
     cfg = d.get("config") or {}
 
-    def row(label: str, mode: str, field: str, unit: str, ratio_key: str, target_key: str) -> Row:
+    def row(label: str, mode: str, field: str, unit: str, ratio_key: str, target_key: str, tfx_mode: str = "") -> Row:
+        if get(p, mode) is None:
+            return []
         target = targets.get(target_key)
         ratio = ratios.get(ratio_key)
         met = "—" if ratio is None or target is None else ("yes" if ratio <= target else "no")
-        return [label, num(get(p, f"{mode}.{field}"), unit), num(get(t, f"{mode}.{field}"), unit),
+        return [label, num(get(p, f"{mode}.{field}"), unit), num(get(t, f"{tfx_mode or mode}.{field}"), unit),
                 num(ratio, "x"), f"≤ {target}×" if target is not None else "—", met]
 
     body = table(
         ["measure", "penstock", "TFX 1.16", "penstock / TFX", "target", "met"],
         [
-            row("fresh run, wall (median)", "fresh", "wall_seconds_median", "s", "fresh_wall", "fresh_wall"),
+            row("fresh run, nothing warm, wall (median)", "fresh", "wall_seconds_median", "s", "fresh_wall", "fresh_wall"),
+            row("fresh run, warm daemon (`penstock warm`), wall", "fresh_warm", "wall_seconds_median", "s", "warm_wall",
+                "warm_wall", "fresh"),
+            row("fresh run, worker process spawned by the run (`PENSTOCK_WORKER=process`), wall", "fresh_process",
+                "wall_seconds_median", "s", "process_wall", "", "fresh"),
             row("cached rerun, wall (median)", "cached", "wall_seconds_median", "s", "cached_wall", "cached_wall"),
             row("peak memory, fresh run", "fresh", "peak_rss_mb_median", "MB", "fresh_peak_memory", "peak_memory"),
+            row("peak memory, warm daemon run (its worker)", "fresh_warm", "peak_rss_mb_median", "MB",
+                "warm_peak_memory", "peak_memory", "fresh"),
             row("peak memory, cached rerun", "cached", "peak_rss_mb_median", "MB", "cached_peak_memory",
                 "peak_memory"),
         ],
@@ -128,6 +141,57 @@ def render_vs_tfx(d: dict[str, Any]) -> str:
         parts += ["Per component, fresh run (median seconds from each system's own ML Metadata):",
                   table(["component", "penstock", "TFX 1.16", "ratio"], comp_rows)]
     parts.append(footer(d, "vs_tfx.py"))
+    return "\n\n".join(parts)
+
+
+def render_vs_tfx_scale(d: dict[str, Any]) -> str:
+    cfg, targets, met = d.get("config") or {}, d.get("targets") or {}, d.get("meets_targets") or {}
+    overall = []
+    for size in d.get("sizes") or []:
+        p, t = get(size, "summary.penstock") or {}, get(size, "summary.tfx") or {}
+        cmp = size.get("comparison") or {}
+        loads = [r["loadavg_before"][0] for runs in (size.get("runs") or {}).values() for r in runs]
+        overall.append([f"{size['rows']:,}", num(p.get("wall_seconds"), "s"), num(t.get("wall_seconds"), "s"),
+                        num(cmp.get("end_to_end_wall_ratio"), "x"), num(p.get("cpu_seconds"), "s"),
+                        num(t.get("cpu_seconds"), "s"), num(cmp.get("cpu_ratio"), "x"),
+                        num(p.get("peak_rss_mb"), "MB"), num(t.get("peak_rss_mb"), "MB"),
+                        num(cmp.get("peak_memory_ratio"), "x"), num(max(loads), "", 1) if loads else "—"])
+    parts = [
+        f"TFX's native-Keras taxi pipeline on both sides (its module file, {cfg.get('train_steps', '?')} train / "
+        f"{cfg.get('eval_steps', '?')} eval steps, its EvalConfig plus two slicing specs), Beam DirectRunner in "
+        "memory, on generated taxi-shaped data; the systems alternate. CPU and memory are summed over each run's "
+        f"process tree; nothing warm on penstock's side (`PENSTOCK_WORKER={cfg.get('penstock_worker', 'inline')}`).",
+        table(["rows", "penstock wall", "TFX wall", "ratio", "penstock CPU", "TFX CPU", "CPU ratio",
+               "penstock peak", "TFX peak", "memory ratio", "load (max)"], overall),
+    ]
+    for size in d.get("sizes") or []:
+        components = get(size, "comparison.components") or {}
+        if not components:
+            continue
+        rows = []
+        for cid, c in components.items():
+            pc, tc = c.get("penstock") or {}, c.get("tfx") or {}
+            rows.append([f"`{cid}`", num(pc.get("seconds"), "s"), num(tc.get("seconds"), "s"),
+                         num(c.get("wall_ratio"), "x"), num(pc.get("cpu_seconds"), "s"), num(tc.get("cpu_seconds"), "s"),
+                         num(c.get("cpu_ratio"), "x"), num(pc.get("peak_rss_mb"), "MB"), num(tc.get("peak_rss_mb"), "MB")])
+        parts += [f"Per component, {size['rows']:,} rows (seconds between each execution's start and end in each "
+                  "system's ML Metadata; penstock's Evaluator and InfraValidator run at the same time, so their "
+                  "CPU and memory windows overlap):",
+                  table(["component", "penstock", "TFX", "ratio", "penstock CPU", "TFX CPU", "CPU ratio",
+                         "penstock peak", "TFX peak"], rows)]
+    if met:
+        def verdict(key: str) -> str:
+            return "met" if met.get(key) else "not met"
+
+        parts.append(
+            f"Targets, at {met.get('judged_at_rows', 0):,} rows: end to end ≤ {targets.get('end_to_end_wall')}× TFX "
+            f"({verdict('end_to_end_wall')}); every component ≤ {targets.get('component_wall')}× "
+            f"({verdict('every_component')}), none slower than TFX ({verdict('none_slower_than_tfx')}); peak memory "
+            f"≤ TFX's ({verdict('peak_memory')}) and flat from 100k to 1M rows "
+            + (f"({verdict('memory_flat')}: {num(met['memory_growth_100k_to_1m'], 'x')})."
+               if met.get("memory_growth_100k_to_1m") is not None else "(not measured: no 1M-row run in the file).")
+        )
+    parts.append(footer(d, "vs_tfx_scale.py"))
     return "\n\n".join(parts)
 
 
@@ -312,8 +376,29 @@ def render_warm_start(d: dict[str, Any]) -> str:
                                     summary, footer(d, "warm_start.py")] if x)
 
 
+def render_evaluator_fast_path(d: dict[str, Any]) -> str:
+    summary, cfg = d.get("summary") or {}, d.get("config") or {}
+    labels = {"evaluator_seconds": ("Evaluator, wall (median)", "s"),
+              "evaluator_cpu_seconds": ("Evaluator, CPU (median)", "s"),
+              "wall_seconds": ("whole taxi run, wall (median)", "s")}
+    rows = [[label, num(get(summary, f"{key}.tfma"), unit), num(get(summary, f"{key}.fast_path"), unit),
+             num(get(summary, f"{key}.ratio"), "x")] for key, (label, unit) in labels.items()]
+    loads = [r["loadavg_before"][0] for r in d.get("runs") or []]
+    rows_measured = ", ".join(f"{r:,}" for r in cfg.get("rows") or [])
+    intro = (f"The taxi pipeline (penstock's side of `bench/vs_tfx_scale.py`), {rows_measured} rows, "
+             f"{cfg.get('runs', '?')} runs alternating between TFMA's own code (`PENSTOCK_TFMA_FAST_PATH=0`) and "
+             "the fast path; identical metrics and plots are tested "
+             "(`tests/components/test_evaluator_fast_confusion.py`). The load varied "
+             f"({num(min(loads), '', 1)} to {num(max(loads), '', 1)}): CPU seconds are the steadier figure."
+             if loads else "")
+    return "\n\n".join(x for x in [intro, table(["measure", "TFMA's code", "fast path", "ratio"], rows),
+                                    footer(d, "evaluator_fast_path.py")] if x)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "vs_tfx": ("penstock vs TFX 1.16, penguin pipeline", render_vs_tfx),
+    "vs_tfx_scale": ("penstock vs TFX 1.16, taxi pipeline at scale", render_vs_tfx_scale),
+    "evaluator_fast_path": ("The Evaluator's fast path through TFMA's confusion matrices", render_evaluator_fast_path),
     "overhead": ("Orchestration overhead", render_overhead),
     "data_scale": ("Data components at scale", render_data_scale),
     "data_breakdown": ("Data components, stage by stage", render_data_breakdown),
@@ -326,7 +411,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 
 def render(results_dir: pathlib.Path = RESULTS) -> str:
     files = {p.stem: p for p in sorted(results_dir.glob("*.json"))}
-    names = [n for n in ORDER if n in files] + [n for n in files if n not in ORDER]
+    names = [n for n in ORDER if n in files] + [n for n in files if n not in ORDER and n not in BY_HAND]
     sections = []
     for name in names:
         try:

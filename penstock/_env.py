@@ -21,11 +21,17 @@ import sys
 import warnings
 from typing import Any
 
+# What penstock's commands set unless the user did: Keras 2 always, the quiet ones unless
+# PENSTOCK_VERBOSE (the warm daemon's environment key applies them too).
+KERAS_2 = {"TF_USE_LEGACY_KERAS": "1"}
+QUIET_VARIABLES = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
+
 
 def use_keras_2() -> None:
     """Choose Keras 2 (``tf_keras``) for TensorFlow, unless the process chose already; KerasTuner
     follows the same choice (see :class:`_KerasTunerKeras2Finder`)."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    for name, value in KERAS_2.items():
+        os.environ.setdefault(name, value)
     if not any(isinstance(f, _KerasTunerKeras2Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _KerasTunerKeras2Finder())
 
@@ -88,9 +94,8 @@ def quiet_libraries() -> None:
     """Hide library noise unless PENSTOCK_VERBOSE is set."""
     if os.environ.get("PENSTOCK_VERBOSE"):
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    for name, value in QUIET_VARIABLES.items():
+        os.environ.setdefault(name, value)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*TF2 support.*")

@@ -26,6 +26,11 @@ class ExecutionError(PenstockError):
     def __init__(self, component_id: str, message: str) -> None:
         super().__init__(f"{component_id}: {message}")
         self.component_id = component_id
+        self._message = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Pickled as its two arguments (it travels from worker processes): args holds one string.
+        return type(self), (self.component_id, self._message)
 
 
 class RetryableError(PenstockError):

@@ -104,7 +104,7 @@ def create_pipeline(data_root: str, pipeline_root: str, metadata_path: str, serv
     )
 
 
-def component_times(metadata_path: str) -> dict:
+def component_times(metadata_path: str, pipeline_name: str = PIPELINE_NAME) -> dict:
     """Per-node execution times and states of the latest pipeline run, read from TFX's MLMD."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
@@ -121,7 +121,7 @@ def component_times(metadata_path: str) -> dict:
     for execution in store.get_executions_by_context(latest.id):
         node = next((node_names[c.id] for c in store.get_contexts_by_execution(execution.id)
                      if c.id in node_names), str(execution.type))
-        node = node.split(".", 1)[1] if node.startswith(PIPELINE_NAME + ".") else node
+        node = node.split(".", 1)[1] if node.startswith(pipeline_name + ".") else node
         nodes[node] = {
             "seconds": (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000,
             "state": state_names.get(execution.last_known_state, str(execution.last_known_state)),

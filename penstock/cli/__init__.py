@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "gc": ("penstock.cli.gc", "gc", "Remove files that no LIVE artifact holds from pipeline roots."),
     "report": ("penstock.cli.report", "report", "Write a self-contained HTML report of a run."),
     "ui": ("penstock.cli.report", "ui", "Browse runs in a local web UI."),
+    "warm": ("penstock.runtime.workers.cli", "warm", "Keep the TensorFlow stack imported for the next runs."),
 }
 
 

@@ -41,6 +41,7 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
     from penstock.metadata import connection
     from penstock.orchestrators.local.runner import LocalRunner
     from penstock.runtime.loader import load_pipeline
+    from penstock.runtime.workers.host import mode_from_environment
 
     pipeline = load_pipeline(pipeline_file)
     if metadata:
@@ -48,7 +49,9 @@ def run(pipeline_file: str, metadata: str | None, no_cache: bool, resume: str | 
     progress = ConsoleProgress([n.id for n in pipeline.order])
     resume_arg: bool | str = False if resume is None else (True if resume == "latest" else resume)
     with progress:
-        result = LocalRunner(max_workers=workers, observer=progress).run(
+        # Heavy components run in a fork of the warm daemon when one runs (`penstock warm`), else
+        # here: PENSTOCK_WORKER, see penstock.runtime.workers.host.
+        result = LocalRunner(max_workers=workers, observer=progress, worker=mode_from_environment("auto")).run(
             pipeline, resume=resume_arg, from_node=from_node, to_node=to_node, enable_cache=not no_cache
         )
     console = progress.console

@@ -38,6 +38,7 @@ from penstock.runtime import faults, liveness
 from penstock.runtime.cache_key import CacheKey
 from penstock.runtime.context import ExecutorContext
 from penstock.runtime.user_code import describe_user_exception, fingerprint_files, source_file_of_ref
+from penstock.runtime.workers.host import ExecutorHost
 from penstock.storage import filesystem, layout, staging
 
 COMPLETE, CACHED, FAILED = ExecutionState.COMPLETE, ExecutionState.CACHED, ExecutionState.FAILED
@@ -74,6 +75,7 @@ class NodeExecutor:
         on_attempt_failed: Callable[[str, int, str], None] | None = None,
         defer_cached_records: bool = False,
         preload: bool = True,
+        host: ExecutorHost | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
@@ -82,10 +84,11 @@ class NodeExecutor:
         self.on_attempt_failed = on_attempt_failed
         self.defer_cached_records = defer_cached_records
         self.preload = preload  # off in a process that runs one node: there are no later components
+        self.host = host  # where executors may run besides this process (penstock.runtime.workers)
         self._deferred: list[dict[str, Any]] = []
         self._history_index: dict[str, list[ExecutionRecord]] | None = None
         self._lock = threading.Lock()
-        self._preloading: threading.Thread | None = None
+        self._preload_started = False
         # Executions recorded RUNNING and not yet ended, by id: what cancel() ends.
         self._open: dict[int, tuple[Component, staging.ExecutionFiles | None]] = {}
         self.canceled: str | None = None  # the reason, once cancel() ran
@@ -111,6 +114,11 @@ class NodeExecutor:
             return [node.id for node, _ in self._open.values()]
 
     # -- entry point --------------------------------------------------------------------------
+    def close(self) -> None:
+        """End this run's worker processes, if any (they never outlive their run)."""
+        if self.host is not None:
+            self.host.close()
+
     def flush(self) -> None:
         """Write CACHED executions held back by ``defer_cached_records``, in one batch."""
         with self._lock:
@@ -271,18 +279,23 @@ class NodeExecutor:
             wait = min(wait * policy.backoff_multiplier, policy.max_backoff_seconds)
 
     def _preload(self, first: Component) -> None:
-        """On the run's first execution, import what later components need in the background
-        (the first component imports its own modules itself)."""
+        """On the run's first execution, start the worker process that imports what the heavy
+        components need (they then run there), or else import it here in the background (the
+        first component imports its own modules itself)."""
         with self._lock:
-            if self._preloading is not None or not self.preload:
+            if self._preload_started or not self.preload:
                 return
+            self._preload_started = True
             from penstock.runtime.preload import start_preloading
 
-            modules = [
-                m for n in self.pipeline.order if isinstance(n, Component) for m in n.HEAVY_MODULES
-                if m not in first.HEAVY_MODULES
-            ]
-            self._preloading = start_preloading(modules)
+            components = [n for n in self.pipeline.order if isinstance(n, Component)]
+            heavy = [m for n in components for m in n.HEAVY_MODULES]
+            if self.host is not None and any(
+                self.host.could_accept(n, runner_name(self.beam_args(n)), self.pipeline.pipeline_root)
+                for n in components
+            ) and self.host.start(heavy):
+                return
+            start_preloading([m for m in heavy if m not in first.HEAVY_MODULES])
 
     def _record_failure(self, node: Component, inputs: dict[str, list[Artifact]], error: str) -> NodeOutcome:
         execution_id = self.store.record_execution(
@@ -330,8 +343,11 @@ class NodeExecutor:
             )
             try:
                 _env.use_keras_2()  # before the executor can import TensorFlow
-                with faults.component_exits_contained():
-                    node.executor_fn()(ctx)
+                if self.host is not None and self.host.accepts(node, ctx, runner_name(beam_args)):
+                    self.host.execute(node, ctx)
+                else:
+                    with faults.component_exits_contained():
+                        node.executor_fn()(ctx)
             except ValidationGateError as e:  # the outputs (the anomalies) are kept and recorded
                 gate = e
             files.publish()  # inside: a failure to publish fails (and may retry) the attempt

@@ -26,23 +26,24 @@ _log = logging.getLogger(__name__)
 
 def start_preloading(modules: Iterable[str]) -> threading.Thread:
     wanted = list(dict.fromkeys(modules))
-
-    def load() -> None:
-        from penstock import _env
-
-        _env.use_keras_2()
-
-        gc.disable()
-        try:
-            for name in wanted:
-                try:
-                    importlib.import_module(name)
-                except Exception as e:  # the component reports it when it imports the module itself
-                    _log.debug("preloading %s failed: %s", name, e)
-        finally:
-            gc.freeze()
-            gc.enable()
-
-    thread = threading.Thread(target=load, name="penstock-preload", daemon=True)
+    thread = threading.Thread(target=_import_all, args=(wanted,), name="penstock-preload", daemon=True)
     thread.start()
     return thread
+
+
+def _import_all(modules: list[str]) -> None:
+    """Import ``modules`` in order with the collector paused, then freeze what they loaded
+    (also what the warm daemon does before it forks workers)."""
+    from penstock import _env
+
+    _env.use_keras_2()
+    gc.disable()
+    try:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # the component reports it when it imports the module itself
+                _log.debug("preloading %s failed: %s", name, e)
+    finally:
+        gc.freeze()
+        gc.enable()

@@ -259,6 +259,9 @@ def _import(name: str, what: str) -> ModuleType:
 
 def describe_user_exception(error: BaseException) -> str:
     """``file:line in function: Type: message`` of the innermost frame in user code."""
+    remote = getattr(error, "__penstock_description__", None)
+    if remote is not None:  # raised in a worker process, and described there, where its frames are
+        return str(remote)
     frames = traceback.extract_tb(error.__traceback__)
     user_frames = [f for f in frames if is_user_file(f.filename)]
     where = ""

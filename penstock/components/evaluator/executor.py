@@ -239,7 +239,10 @@ def run_tfma(
     from tfx_bsl.public import tfxio
 
     from penstock.beam.pipeline import make_pipeline
+    from penstock.components.evaluator import fast_confusion
 
+    if fast_confusion.enabled():
+        fast_confusion.install()  # the same matrices, without TFMA's general per-example extraction
     paths = {False: model_path, True: baseline_path}
     shared_models = [
         tfma.default_eval_shared_model(

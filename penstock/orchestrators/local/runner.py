@@ -36,6 +36,7 @@ from penstock.runtime.node_execution import (
     inputs_from_outputs,
     latest_outputs,
 )
+from penstock.runtime.workers.host import ExecutorHost, mode_from_environment
 from penstock.storage.staging import discard_unrecorded_outputs
 
 
@@ -84,10 +85,12 @@ def default_parallelism() -> int:
 
 class LocalRunner:
     def __init__(self, max_workers: int | None = None, observer: RunObserver | None = None,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, worker: str | None = None) -> None:
         self.max_workers = max_workers
         self.observer = observer
         self.handle_signals = handle_signals
+        # Where heavy executors run (penstock.runtime.workers.host): default $PENSTOCK_WORKER or inline.
+        self.worker = worker or mode_from_environment("inline")
 
     def run(
         self,
@@ -139,6 +142,7 @@ class LocalRunner:
         executor = NodeExecutor(
             store, pipeline, run_id, enable_cache=enable_cache, defer_cached_records=True,
             on_attempt_failed=self.observer.node_retrying if self.observer else None,
+            host=ExecutorHost(self.worker),
         )
         interrupts = Interrupts()
         try:
@@ -150,7 +154,10 @@ class LocalRunner:
                                  error=f"internal error: {type(e).__name__}: {e}")
             raise
         finally:
-            executor.flush()
+            try:
+                executor.flush()
+            finally:
+                executor.close()  # the run's worker processes end with it, whatever flush did
         state, error = _run_state(outcomes, interrupts)
         store.update_run(run_id, state=state, end_ms=now_ms(), error=error)
         return RunResult(run_id, pipeline.name, state, outcomes, time.perf_counter() - started,
