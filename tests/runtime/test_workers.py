@@ -404,3 +404,24 @@ def test_a_user_code_error_in_a_worker_reads_exactly_as_in_the_run_s_process(pen
         errors["inline"]["Transform_raises"]
     assert "syntax.py, line 1" in errors["inline"]["Transform_syntax"]
     assert "preprocessing_fn" in errors["inline"]["Transform_missing"]
+
+
+def test_a_long_tmpdir_still_gives_a_socket_path_a_unix_socket_can_bind(tmp_path, monkeypatch):
+    import socket
+    import tempfile
+
+    from penstock.runtime.workers.daemon import Paths
+
+    long_folder = tmp_path / ("x" * 90)
+    long_folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_folder))
+    paths = Paths("0123456789abcdef")
+    socket_path = paths.socket
+    assert len(paths.file("sock")) > 107 and len(socket_path) <= 107
+    paths.make_folders()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(socket_path)  # what failed: "AF_UNIX path too long"
+    os.unlink(socket_path)
+    (long_folder / "y").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_folder / "y"))
+    assert Paths("0123456789abcdef").socket != socket_path  # a daemon per TMPDIR, as before

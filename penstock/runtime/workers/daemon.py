@@ -11,7 +11,8 @@ nothing else with it. The daemon leaves after ``--idle-timeout`` seconds without
 One daemon per environment: the key hashes the interpreter, ``PYTHONPATH``, penstock's source
 files, the heavy libraries' installations and the variables they read when imported (``TF_*``,
 ``KERAS_*``, ...), so a run never gets a worker whose imports differ from what its own process
-would have imported. Its socket, pid and log live in ``$TMPDIR/penstock-<uid>/`` (mode 0700).
+would have imported. Its socket, pid and log live in ``$TMPDIR/penstock-<uid>/`` (mode 0700; under a TMPDIR too long
+for a unix socket path, the socket in ``/tmp/penstock-<uid>/``).
 
     python -m penstock.runtime.workers.daemon KEY IDLE_TIMEOUT    # what ``penstock warm`` starts
 """
@@ -42,6 +43,7 @@ from penstock.runtime.workers.host import STACK_PREFIXES, WorkerSetupError
 DEFAULT_IDLE_TIMEOUT = 900.0
 # Variables the heavy libraries read when they are imported: a daemon that imported them under
 # other values would not behave as the run's own process would.
+_MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
 IMPORT_TIME_VARIABLES = ("TF_", "KERAS_", "CUDA", "XLA_", "OMP_", "MKL_", "GRPC_", "LD_", "PYTHON",
                          "PENSTOCK_VERBOSE")
 
@@ -59,7 +61,22 @@ class Paths:
 
     @property
     def socket(self) -> str:
-        return self.file("sock")
+        path = self.file("sock")
+        if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+            return path
+        # A unix socket's path holds at most 107 bytes: under a long TMPDIR, a short folder of this
+        # user's in /tmp, the socket named after the long folder too (a daemon per TMPDIR, as above).
+        digest = hashlib.sha256(os.fsencode(self.folder)).hexdigest()[:12]
+        return os.path.join(self.short_folder, f"warm-{self.key}-{digest}.sock")
+
+    @property
+    def short_folder(self) -> str:
+        return os.path.join("/tmp", f"penstock-{os.getuid()}")
+
+    def make_folders(self) -> None:
+        _make_folder(self.folder)
+        if os.path.dirname(self.socket) != self.folder:
+            _make_folder(self.short_folder)
 
     @property
     def lock(self) -> str:
@@ -166,7 +183,7 @@ def start(idle_timeout: float = DEFAULT_IDLE_TIMEOUT, *, wait_ready: bool = Fals
     paths = Paths(key)
     process = None
     if not _locked(paths):
-        _make_folder(paths.folder)
+        paths.make_folders()
         with open(paths.log, "ab") as log:
             # Its own session: a Ctrl-C meant for the run that started it does not reach it.
             process = subprocess.Popen(
@@ -247,7 +264,7 @@ class _Daemon:
     def owned(self) -> Iterator[int]:
         """Hold the environment's lock for the daemon's life; leave no files behind but its log
         (what it printed, for a daemon that failed)."""
-        _make_folder(self.paths.folder)
+        self.paths.make_folders()
         lock = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
