@@ -327,7 +327,8 @@ def render_remote_root(d: dict[str, Any]) -> str:
     modes = {"local": "local disk", "s3": "S3 (moto)", "gs": "GCS (emulator)"}
     rows = []
     for pipeline, summary in results.items():
-        for mode, figures in summary.items():
+        for mode, figures in sorted(summary.items(), key=lambda kv: ["local", "s3", "gs"].index(kv[0])
+                                    if kv[0] in ("local", "s3", "gs") else 9):
             components = figures.get("components") or {}
             slowest = sorted(components.items(), key=lambda kv: -kv[1].get("seconds", 0))[:3]
             moved = sum(c.get("written_bytes", 0) + c.get("downloaded_bytes", 0) for c in components.values())
