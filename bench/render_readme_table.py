@@ -322,13 +322,15 @@ def flatten(data: Any, prefix: str = "", depth: int = 0) -> Iterable[tuple[str, 
         yield prefix, data
 
 
+STORE_ORDER = {"local": 0, "s3": 1, "gs": 2}  # rows of the object-store table: the local run first
+
+
 def render_remote_root(d: dict[str, Any]) -> str:
     results = d.get("results") or {}
     modes = {"local": "local disk", "s3": "S3 (moto)", "gs": "GCS (emulator)"}
     rows = []
     for pipeline, summary in results.items():
-        for mode, figures in sorted(summary.items(), key=lambda kv: ["local", "s3", "gs"].index(kv[0])
-                                    if kv[0] in ("local", "s3", "gs") else 9):
+        for mode, figures in sorted(summary.items(), key=lambda kv: STORE_ORDER.get(kv[0], len(STORE_ORDER))):
             components = figures.get("components") or {}
             slowest = sorted(components.items(), key=lambda kv: -kv[1].get("seconds", 0))[:3]
             moved = sum(c.get("written_bytes", 0) + c.get("downloaded_bytes", 0) for c in components.values())

@@ -17,6 +17,7 @@ from penstock.metadata.store import MetadataStore
 from penstock.orchestrators.local.runner import LocalRunner
 from tests.report import _pipeline
 from tests.report._browser import Browser
+from tests.servers.apt import apt_lock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARTIFACTS = os.path.join(HERE, "artifacts")
@@ -55,7 +56,8 @@ def runs(tmp_path_factory) -> Runs:
 
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory):
-    subprocess.run(["sh", os.path.join(HERE, "ensure_chromium.sh")], check=True, timeout=900)
+    with apt_lock():  # another test process may be installing mariadb-server
+        subprocess.run(["sh", os.path.join(HERE, "ensure_chromium.sh")], check=True, timeout=900)
     instance = Browser(str(tmp_path_factory.mktemp("chromium-profile")))
     yield instance
     instance.close()

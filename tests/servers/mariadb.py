@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.servers.apt import apt_lock
+
 if TYPE_CHECKING:
     from penstock.metadata.connection import MysqlConfig
 
@@ -186,21 +188,6 @@ def install_mariadb() -> None:
     if result.returncode != 0 or not _which("mariadbd"):
         raise RuntimeError(f"apt-get install mariadb-server failed (exit {result.returncode}):\n"
                            f"{(result.stdout + result.stderr)[-3000:]}")
-
-
-@contextlib.contextmanager
-def apt_lock() -> Iterator[None]:
-    """Held while a test process installs packages: the suite's processes (pytest-xdist workers)
-    may want mariadb-server and chromium at once, and apt refuses a second user outright."""
-    import fcntl
-
-    with open(APT_LOCK_FILE, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-# Also taken by tests/report/ensure_chromium.sh (flock(1)).
-APT_LOCK_FILE = "/tmp/penstock-tests-apt.lock"
 
 
 def _install_pinned() -> subprocess.CompletedProcess[str]:

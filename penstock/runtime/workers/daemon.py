@@ -41,9 +41,9 @@ from typing import Any
 from penstock.runtime.workers.host import STACK_PREFIXES, WorkerSetupError
 
 DEFAULT_IDLE_TIMEOUT = 900.0
+_MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
 # Variables the heavy libraries read when they are imported: a daemon that imported them under
 # other values would not behave as the run's own process would.
-_MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
 IMPORT_TIME_VARIABLES = ("TF_", "KERAS_", "CUDA", "XLA_", "OMP_", "MKL_", "GRPC_", "LD_", "PYTHON",
                          "PENSTOCK_VERBOSE")
 
