@@ -81,10 +81,8 @@ def _run_history(home: str) -> dict[str, object]:
     from penstock.dsl.standard_artifacts import Model as ModelType
     from penstock.registry.rollback import rollback
 
-    # One component at a time: once, under xdist at load ~6, the third run's Evaluator (running
-    # beside the InfraValidator) failed inside TFMA with 'loaded model for "candidate" not found:
-    # loaded_models:['']' (not reproduced since; noted on the issue). The registry's tests are
-    # about what the runs recorded, not about running components side by side.
+    # One component at a time: the TFMA failure described in build() was first taken for a race with
+    # the InfraValidator; it was not (it recurred this way), but the order costs the tests little.
     runner = LocalRunner(max_workers=1)
     run_ids = []
     # The Evaluator compares with the baseline only where the test needs it (it takes ~20 s
