@@ -12,10 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import subprocess
-import sys
 
 from penstock import Channel, LatestBlessedModel, Pipeline, Pusher, Resolver
 from penstock.artifacts import Model, ModelBlessing
@@ -58,32 +55,11 @@ def _push_latest_blessed(home: str) -> Pipeline:
 
 
 def build(home: str) -> RegistryStore:
-    """The store, built in a fresh interpreter: what earlier tests left in this test process
-    (TensorFlow, TFMA and Beam state) cannot reach its runs, as it could not reach a user's. Twice
-    under pytest-xdist, a run's Evaluator failed here inside TFMA after other tests ran in the
-    same worker ('loaded model for "candidate" not found'); noted on the issue."""
-    done = subprocess.run([sys.executable, "-m", "tests.registry._store", home], capture_output=True, text=True,
-                          cwd=_PROJECT_ROOT, env={**os.environ, "PYTHONPATH": _PROJECT_ROOT}, timeout=1500)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    history = json.loads(done.stdout.split(_RESULT)[-1])
-    metadata = os.path.join(home, "metadata.sqlite")
-    return RegistryStore(home, metadata, os.path.join(home, "serving"), MetadataStore(connection.parse(metadata)),
-                         history["run_ids"], history["model_ids"], history["manual_blessing_id"])
-
-
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_RESULT = "REGISTRY_HISTORY="
-
-
-def _run_history(home: str) -> dict[str, object]:
-    """The runs above, in this process; what the tests need to know of them."""
     from penstock.cli.bless import force_bless
     from penstock.dsl.standard_artifacts import Model as ModelType
     from penstock.registry.rollback import rollback
 
-    # One component at a time: the TFMA failure described in build() was first taken for a race with
-    # the InfraValidator; it was not (it recurred this way), but the order costs the tests little.
-    runner = LocalRunner(max_workers=1)
+    runner = LocalRunner()
     run_ids = []
     # The Evaluator compares with the baseline only where the test needs it (it takes ~20 s
     # longer): one training step may by chance reach 0.6 accuracy, but never the blessed model's.
@@ -102,8 +78,4 @@ def _run_history(home: str) -> dict[str, object]:
     assert result.succeeded, result.errors
     run_ids.append(result.run_id)
     rollback(store, "penguin", 1, ROLLBACK_REASON, user=BLESSED_BY)
-    return {"run_ids": run_ids, "model_ids": model_ids, "manual_blessing_id": int(blessing.id or 0)}
-
-
-if __name__ == "__main__":
-    print(_RESULT + json.dumps(_run_history(sys.argv[1])))
+    return RegistryStore(home, metadata, os.path.join(home, "serving"), store, run_ids, model_ids, int(blessing.id or 0))

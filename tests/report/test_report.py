@@ -230,3 +230,12 @@ def test_metrics_command_prints_slices_thresholds_and_the_verdict(runs):
     every = CliRunner().invoke(cli, ["metrics", runs.not_blessed, "--all-metrics", "--metadata", runs.metadata],
                                env={"COLUMNS": "200"})
     assert "example_count" in every.output
+
+
+def test_the_runs_leave_tfma_as_they_found_it(runs):
+    """The compared run patches TFMA for its own analyze_raw_data call only: a leftover patch gave
+    every later Evaluator in this process a baseline spec and one model (TFMA then failed with
+    'loaded model for "candidate" not found')."""
+    from tensorflow_model_analysis.api import model_eval_lib
+
+    assert model_eval_lib._update_eval_config_with_defaults.__module__ == model_eval_lib.__name__
