@@ -293,6 +293,18 @@ def render_serving(d: dict[str, Any]) -> str:
             label = f"{protocol.upper()}" + (" (batching)" if mode == "batching" else "")
             rows.append([label, concurrency, num(level.get("p50_ms"), "ms", 3), num(level.get("p99_ms"), "ms", 2),
                          num(level.get("requests_per_s"), "", 0)])
+    c_client = d.get("c_client") or {}
+    bare = c_client.get("bare_http") or {}
+    if bare:
+        rows.append(["bare uvicorn, no model (HTTP floor), C client", "1", num(bare.get("p50_ms"), "ms", 3),
+                     num(bare.get("p99_ms"), "ms", 2), num(bare.get("requests_per_s"), "", 0)])
+    for mode in ("no_batching", "batching"):
+        for key, level in (c_client.get(mode) or {}).items():
+            protocol, _, concurrency = key.partition("_c")
+            label = f"{protocol.upper()}, C client" + (" (batching)" if mode == "batching" else "")
+            latency = num(level["p50_ms"], "ms", 3) if "p50_ms" in level else f"mean {num(level.get('mean_ms'), 'ms', 3)}"
+            rows.append([label, concurrency, latency, num(level.get("p99_ms"), "ms", 2),
+                         num(level.get("requests_per_s"), "", 0)])
     ratios = d.get("ratios") or {}
     rollbacks = d.get("rollback") or {}
     rollback_text = "; ".join(
@@ -302,7 +314,15 @@ def render_serving(d: dict[str, Any]) -> str:
         f"REST p50 at concurrency 1 is {num(ratios.get('rest_p50_c1_over_in_process_ms'), 'ms', 3)} above the "
         f"in-process call (target ≤ 0.2 ms); with batching, throughput at concurrency 64 is "
         f"{num(ratios.get('grpc_throughput_c64_over_c1'), '×', 2)} that at concurrency 1 over gRPC (target ≥ 8×) "
-        f"and {num(ratios.get('rest_throughput_c64_over_c1'), '×', 2)} over REST. gRPC answers carry their values "
+        f"and {num(ratios.get('rest_throughput_c64_over_c1'), '×', 2)} over REST, with penstock's Python load "
+        f"generator (it shares the 2 CPUs with the server). With C load generators ({c_client.get('tools', 'not run')}): "
+        f"REST p50 at concurrency 1 is {num(ratios.get('c_client_rest_p50_c1_over_in_process_ms'), 'ms', 3)} above the "
+        f"in-process call; gRPC throughput with batching at concurrency 64 is "
+        f"{num(ratios.get('c_client_grpc_throughput_c64_over_c1'), '×', 2)} that at concurrency 1 (REST "
+        f"{num(ratios.get('c_client_rest_throughput_c64_over_c1'), '×', 2)}). The HTTP stack alone (uvicorn with "
+        f"penstock's protocol, a fixed answer, no model) answers at p50 {num(ratios.get('bare_http_p50_c1_ms'), 'ms', 3)}: "
+        f"penstock's REST adds {num(ratios.get('c_client_rest_p50_c1_over_bare_http_ms'), 'ms', 3)} to that, the "
+        f"model run included. gRPC answers carry their values "
         f"in the typed fields (float_val). Rollback under load (16 clients; delete the newest version, or pin the "
         f"older one by config reload): {rollback_text} (target 0). "
         f"Model: {d.get('model', '?')}; request: {d.get('request', '?')}; load average at start "

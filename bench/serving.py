@@ -12,11 +12,15 @@ Model: the taxi model pushed under ``$PENSTOCK_HOME/serving/taxi`` if there is o
 taxi-like test model (tests/serving/_serving_models.py), copied into bench/data/ with a
 ``batching_params.pbtxt`` (the taxi model treats rows independently, so batching it is right).
 
+The same requests are then sent by C load generators, wrk (REST) and h2load (gRPC), when they are
+installed or installable (bench/native_load.py): the Python client spends about as much CPU per
+request as the server, on the same 2 cores, so only the C clients' figures are the server's own.
+
     .venv/bin/python bench/serving.py [--seconds 3] [--rounds 3] [--model-base-path DIR]
 
 Targets: REST p50 at concurrency 1 <= in-process p50 + 0.2 ms; with batching, gRPC requests/s at
-concurrency 64 >= 8x that at concurrency 1; no failed request during a rollback. Writes
-bench/results/serving.json.
+concurrency 64 >= 8x that at concurrency 1; no failed request during a rollback. Both clients'
+figures are printed and kept. Writes bench/results/serving.json.
 """
 
 from __future__ import annotations
@@ -311,6 +315,86 @@ def run_loads(port_rest: int, port_grpc: int | None, example: bytes, seconds: fl
     return results
 
 
+def run_native_loads(port_rest: int, port_grpc: int, example: bytes, seconds: float,
+                     levels: tuple[int, ...], rounds: int) -> dict[str, dict[str, Any]]:
+    """The same requests from wrk and h2load (bench/native_load.py), best round per level."""
+    import base64
+
+    import native_load
+
+    body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+    request = predict_request(example).SerializeToString()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for concurrency in levels:
+            runs.setdefault(f"rest_c{concurrency}", []).append(
+                native_load.rest(port_rest, "/v1/models/taxi:predict", body, concurrency, seconds))
+            runs.setdefault(f"grpc_c{concurrency}", []).append(native_load.grpc(
+                port_grpc, "/tensorflow.serving.PredictionService/Predict", request, concurrency, seconds))
+    results: dict[str, dict[str, Any]] = {}
+    for key in sorted(runs, key=lambda k: (k.split("_c")[0], int(k.split("_c")[1]))):
+        best = dict(max(runs[key], key=lambda r: r["requests_per_s"]))
+        best["all_rounds_requests_per_s"] = [r["requests_per_s"] for r in runs[key]]
+        results[key] = best
+        protocol, level = key.split("_c")
+        latency = f"p50 {best['p50_ms']:7.3f} ms" if "p50_ms" in best else f"mean {best['mean_ms']:6.3f} ms"
+        errors = f"  errors {best['errors']}" if best["errors"] else ""
+        print(f"  {protocol.upper():<5} c={level:<3} {latency}  {best['requests_per_s']:9.1f} req/s{errors}  (C client)",
+              flush=True)
+    return results
+
+
+# The HTTP stack alone: uvicorn with penstock's protocol and event loop answering a fixed body of
+# the size of a prediction, no model, no JSON. What a request costs before penstock's own work.
+_BARE_ASGI = """
+import sys
+import uvicorn
+from penstock.serving.http_protocol import OneWriteHttpToolsProtocol
+
+BODY = b'{"predictions": [0.612345678]}'
+HEAD = {"type": "http.response.start", "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]}
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send(HEAD)
+    await send({"type": "http.response.body", "body": BODY})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http=OneWriteHttpToolsProtocol, loop="uvloop",
+            lifespan="off", access_log=False, log_level="warning", server_header=False, date_header=False)
+"""
+
+
+def bare_http_floor(example: bytes, seconds: float, rounds: int) -> dict[str, Any]:
+    """wrk at concurrency 1 against ``_BARE_ASGI`` with the benchmark's request: the REST floor."""
+    import base64
+
+    import native_load
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", _BARE_ASGI, str(port)], cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": REPO})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the bare ASGI server did not start") from None
+                time.sleep(0.1)
+        body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+        return max((native_load.rest(port, "/v1/models/taxi:predict", body, 1, seconds) for _ in range(rounds)),
+                   key=lambda r: r["requests_per_s"])
+    finally:
+        stop_server(process)  # type: ignore[arg-type]
+
+
 def fmt(r: dict[str, Any]) -> str:
     errors = f"  errors {r['errors']}" if r.get("errors") else ""
     return f"p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  {r['requests_per_s']:9.1f} req/s{errors}"
@@ -435,16 +519,31 @@ def main() -> None:
                 key=lambda r: r["requests_per_s"])
     print(f"  in-process signature call      {fmt(floor)}", flush=True)
 
+    import native_load
+
+    native = native_load.available()
+    if not native:
+        print("  (wrk and h2load are not installed: the C-client figures are left out)")
     serve_args = ["--model_name=taxi", f"--model_base_path={SERVED_BASE}"]
+    bare: dict[str, Any] = {}
+    if native:
+        bare = bare_http_floor(example, args.seconds, args.rounds)
+        print(f"  bare uvicorn, no model (C client) {fmt(bare)}", flush=True)
+    native_batched: dict[str, dict[str, Any]] = {}
+    native_unbatched: dict[str, dict[str, Any]] = {}
     process, rest_port, grpc_port = start_server([*serve_args, "--enable_batching=true"])
     try:
         batched = run_loads(rest_port, grpc_port, example, args.seconds, CONCURRENCY, args.rounds)
+        if native:
+            native_batched = run_native_loads(rest_port, grpc_port, example, args.seconds, (1, 64), args.rounds)
     finally:
         stop_server(process)
     print("  without batching (TF Serving's default):")
     process, rest_port, grpc_port = start_server(serve_args)
     try:
         unbatched = run_loads(rest_port, grpc_port, example, args.seconds, (1, 64), args.rounds)
+        if native:
+            native_unbatched = run_native_loads(rest_port, grpc_port, example, args.seconds, (1, 64), args.rounds)
     finally:
         stop_server(process)
     rollback_dir = os.path.join(os.path.dirname(SERVED_BASE), "rollback")
@@ -468,12 +567,30 @@ def main() -> None:
             batched["rest_c64"]["requests_per_s"] / unbatched["rest_c64"]["requests_per_s"], 2),
         "rollback_failed_requests": failed,
     }
+    if native:
+        ratios.update({
+            "c_client_rest_p50_c1_over_in_process_ms": round(native_unbatched["rest_c1"]["p50_ms"] - floor["p50_ms"], 3),
+            "c_client_grpc_throughput_c64_over_c1": round(
+                native_batched["grpc_c64"]["requests_per_s"] / native_batched["grpc_c1"]["requests_per_s"], 2),
+            "bare_http_p50_c1_ms": round(bare["p50_ms"], 3),
+            "c_client_rest_p50_c1_over_bare_http_ms": round(native_unbatched["rest_c1"]["p50_ms"] - bare["p50_ms"], 3),
+            "c_client_rest_throughput_c64_over_c1": round(
+                native_batched["rest_c64"]["requests_per_s"] / native_batched["rest_c1"]["requests_per_s"], 2),
+        })
     print(f"REST p50 at c=1 (no batching) is {rest_overhead_ms:.3f} ms above the in-process call (target <= 0.2 ms): "
           f"{'met' if rest_overhead_ms <= 0.2 else 'NOT met'}")
     print(f"gRPC p50 at c=1 (no batching) is {grpc_overhead_ms:.3f} ms above the in-process call")
     print(f"gRPC throughput c=64 / c=1 with batching: {grpc_scaling:.2f}x (target >= 8x): "
           f"{'met' if grpc_scaling >= 8 else 'NOT met'}; REST: {rest_scaling:.2f}x")
     print(f"REST c=64 with / without batching: {ratios['rest_throughput_c64_batching_over_no_batching']:.2f}x")
+    if native:
+        c_rest = ratios["c_client_rest_p50_c1_over_in_process_ms"]
+        c_grpc = ratios["c_client_grpc_throughput_c64_over_c1"]
+        print(f"with C clients (wrk, h2load): REST p50 at c=1 is {c_rest:.3f} ms above the in-process call "
+              f"(target <= 0.2 ms): {'met' if c_rest <= 0.2 else 'NOT met'}; gRPC throughput c=64 / c=1 with "
+              f"batching {c_grpc:.2f}x (target >= 8x): {'met' if c_grpc >= 8 else 'NOT met'}")
+        print(f"the HTTP stack alone (uvicorn, no model, C client) answers at p50 {bare['p50_ms']:.3f} ms; penstock's "
+              f"REST adds {ratios['c_client_rest_p50_c1_over_bare_http_ms']:.3f} ms to it, the model run included")
     print(f"rollbacks under load: {failed} failed requests (target 0): {'met' if failed == 0 else 'NOT met'}")
 
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
@@ -484,7 +601,11 @@ def main() -> None:
             "seconds_per_level": args.seconds, "rounds": args.rounds, "reported": "best round per level",
             "cpus": os.cpu_count(), "load_average_at_start": round(load_avg, 2),
             "python": platform.python_version(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "in_process": floor, "batching": batched, "no_batching": unbatched, "rollback": rollbacks,
+            "in_process": floor, "batching": batched, "no_batching": unbatched,
+            "c_client": {"tools": "wrk 4.1.0 (REST), h2load 1.52.0 (gRPC, one connection)",
+                         "bare_http": bare, "batching": native_batched, "no_batching": native_unbatched}
+            if native else None,
+            "rollback": rollbacks,
             "ratios": ratios,
         }, f, indent=2)
     print(f"wrote {RESULTS}")

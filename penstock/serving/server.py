@@ -163,6 +163,7 @@ class ModelServer:
     def _start_rest(self) -> None:
         import uvicorn
 
+        from penstock.serving.http_protocol import OneWriteHttpToolsProtocol
         from penstock.serving.rest import RestApp, RestOptions
 
         family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
@@ -183,7 +184,7 @@ class ModelServer:
             cors=self.options.rest_cors, metrics_path=monitoring.path if monitoring.prometheus_enabled else None,
             include_model_version=self.options.include_model_version))
         config = uvicorn.Config(
-            app, http="httptools", loop="uvloop", lifespan="off", access_log=False, log_config=None,
+            app, http=OneWriteHttpToolsProtocol, loop="uvloop", lifespan="off", access_log=False, log_config=None,
             log_level="warning", timeout_keep_alive=30, backlog=2048,
             # X-Forwarded-For rewriting is for servers behind a proxy; it costs every request
             proxy_headers=False, server_header=False, date_header=False,
