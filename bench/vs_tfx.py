@@ -53,11 +53,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
 import psutil
+from process_tree import run_measured
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -78,70 +78,6 @@ PENSTOCK_WORKER = {"fresh": "inline", "cached": "inline", "fresh_warm": "daemon"
 SAMPLE_SECONDS = 0.05
 
 
-class TreeSampler:
-    """Samples the summed RSS of a process and all its descendants until stopped, plus the
-    descendants of ``adopted`` processes (a warm daemon's forked workers, which serve the run)."""
-
-    def __init__(self, pid: int, adopted: list[int] | None = None) -> None:
-        self.root = psutil.Process(pid)
-        self.adopted = [psutil.Process(p) for p in adopted or []]
-        self.peak_bytes = 0
-        self.peak_processes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _sample(self) -> None:
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-            for parent in self.adopted:
-                procs += parent.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        total = 0
-        for proc in procs:
-            try:
-                total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-        if total > self.peak_bytes:
-            self.peak_bytes, self.peak_processes = total, len(procs)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def measure(cmd: list[str], env: dict[str, str], cwd: str, log_path: str,
-            adopted: list[int] | None = None) -> dict[str, Any]:
-    """Run ``cmd`` to completion; wall seconds, peak tree RSS, exit code, load before it started."""
-    load_before = os.getloadavg()
-    with open(log_path, "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        with TreeSampler(proc.pid, adopted) as sampler:
-            returncode = proc.wait()
-        wall = time.perf_counter() - t0
-    return {
-        "wall_seconds": round(wall, 3),
-        "peak_rss_mb": round(sampler.peak_bytes / 2**20, 1),
-        "processes_at_peak": sampler.peak_processes,
-        "returncode": returncode,
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "log": log_path,
-    }
-
-
 # -- TFX -------------------------------------------------------------------------------------
 def tfx_python() -> str:
     return os.path.join(TFX_VENV, "bin", "python")
@@ -159,7 +95,7 @@ def run_tfx(work: str, data_dir: str, args: argparse.Namespace, log: str) -> dic
            "--times-json", times_json] + [f"--beam-arg={a}" for a in BEAM_ARGS]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
     env.pop("VIRTUAL_ENV", None)
-    result = measure(cmd, env, work, log)
+    result, _ = run_measured(cmd, env, work, log, interval=SAMPLE_SECONDS)
     if result["returncode"] == 0:
         with open(times_json) as f:
             times = json.load(f)
@@ -233,7 +169,7 @@ def run_penstock(home: str, args: argparse.Namespace, log: str, mode: str = "fre
     cmd = [sys.executable, "-m", "penstock", "run", args.penstock_file]
     worker = PENSTOCK_WORKER[mode]
     adopted = [args.warm_daemon_pid] if worker == "daemon" else None
-    result = measure(cmd, penstock_env(home, args, worker), home, log, adopted)
+    result, _ = run_measured(cmd, penstock_env(home, args, worker), home, log, interval=SAMPLE_SECONDS, adopted=adopted)
     result["worker"] = worker
     if result["returncode"] == 0:
         times = penstock_component_times(home)
@@ -391,7 +327,7 @@ def run_scenario(system: str, args: argparse.Namespace, work: str, data_dir: str
         env.pop("VIRTUAL_ENV", None)
     else:
         env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
-    result = measure(cmd, env, work, log)
+    result, _ = run_measured(cmd, env, work, log, interval=SAMPLE_SECONDS)
     if result["returncode"] == 0:
         with open(times_json) as f:
             times = json.load(f)

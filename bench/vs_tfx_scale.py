@@ -34,10 +34,8 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -48,6 +46,7 @@ sys.path.insert(0, BENCH)
 
 import data_scale  # noqa: E402  (seeded taxi-shaped CSVs)
 import vs_tfx  # noqa: E402  (the TFX venv, penstock's MLMD times)
+from process_tree import ProcessTreeMonitor, run_measured  # noqa: E402
 
 REPO = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "results", "vs_tfx_scale.json")
@@ -62,78 +61,7 @@ sys.path.insert(0, TAXI_SCALE)
 import settings  # noqa: E402
 
 
-class TreeMonitor:
-    """Samples a process tree: (time, summed RSS, summed CPU seconds) every ``SAMPLE_SECONDS``.
-    CPU of a process that ended counts with its last sample, so short-lived children count too."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, int, float]] = []
-        self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> latest CPU seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _sample(self) -> None:
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        rss = 0
-        for proc in procs:
-            try:
-                with proc.oneshot():
-                    rss += proc.memory_info().rss
-                    cpu = proc.cpu_times()
-                    self._cpu[(proc.pid, proc.create_time())] = cpu.user + cpu.system
-            except psutil.NoSuchProcess:
-                continue
-        self.samples.append((time.time(), rss, sum(self._cpu.values())))
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> TreeMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def window(self, start: float, end: float) -> dict[str, float]:
-        """CPU seconds and peak RSS between two times (epoch seconds)."""
-        before = [s for s in self.samples if s[0] <= start] or self.samples[:1]
-        after = [s for s in self.samples if s[0] >= end] or self.samples[-1:]
-        inside = [s[1] for s in self.samples if start <= s[0] <= end] or [before[-1][1], after[0][1]]
-        return {"cpu_seconds": round(max(0.0, after[0][2] - before[-1][2]), 2),
-                "peak_rss_mb": round(max(inside) / 2**20, 1)}
-
-
-def run_measured(cmd: list[str], env: dict[str, str], cwd: str, log_path: str) -> tuple[dict[str, Any], TreeMonitor]:
-    load_before = os.getloadavg()
-    with open(log_path, "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        with TreeMonitor(proc.pid) as monitor:
-            returncode = proc.wait()
-        wall = time.perf_counter() - t0
-    cpu = monitor.samples[-1][2] if monitor.samples else 0.0
-    peak = max((s[1] for s in monitor.samples), default=0)
-    return {
-        "wall_seconds": round(wall, 2),
-        "cpu_seconds": round(cpu, 2),
-        "peak_rss_mb": round(peak / 2**20, 1),
-        "returncode": returncode,
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "log": log_path,
-    }, monitor
-
-
-def per_component(times: dict[str, Any], monitor: TreeMonitor) -> dict[str, Any]:
+def per_component(times: dict[str, Any], monitor: ProcessTreeMonitor) -> dict[str, Any]:
     components = {}
     for cid, c in sorted(times.items(), key=lambda kv: kv[1]["start_ms"]):
         if c.get("end_ms") is None:
@@ -150,7 +78,7 @@ def run_tfx(work: str, data_dir: str, args: argparse.Namespace, log: str) -> dic
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
     env.pop("VIRTUAL_ENV", None)
     env.pop("PYTHONPATH", None)
-    result, monitor = run_measured(cmd, env, work, log)
+    result, monitor = run_measured(cmd, env, work, log, interval=SAMPLE_SECONDS)
     if result["returncode"] == 0:
         with open(times_json) as f:
             times = json.load(f)
@@ -190,7 +118,8 @@ def penstock_pipeline_file(work: str, data_dir: str, args: argparse.Namespace) -
 def run_penstock(work: str, data_dir: str, args: argparse.Namespace, log: str) -> dict[str, Any]:
     pipeline_file = penstock_pipeline_file(work, data_dir, args)
     env = vs_tfx.penstock_env(work, args, args.penstock_worker)
-    result, monitor = run_measured([sys.executable, "-m", "penstock", "run", pipeline_file], env, work, log)
+    result, monitor = run_measured([sys.executable, "-m", "penstock", "run", pipeline_file], env, work, log,
+                                   interval=SAMPLE_SECONDS)
     if result["returncode"] == 0:
         times = vs_tfx.penstock_component_times(work)
         result["components"] = per_component(times["components"], monitor)
