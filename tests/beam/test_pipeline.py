@@ -31,3 +31,21 @@ def test_data_components_skip_beam_only_when_no_runner_is_chosen():
     assert not uses_local_engine(["--runner", "DirectRunner"])
     assert not uses_local_engine(["--direct_running_mode=multi_processing"])
     assert not uses_local_engine(["--runner=PortableRunner", "--job_endpoint=localhost:8099"])
+
+
+def test_options_views_are_made_once_and_read_and_write_the_options_as_beam_s_do():
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TypeOptions
+
+    args = ["--direct_num_workers=3", "--experiments=a"]
+    ours, beams = make_pipeline(args).options, PipelineOptions(effective_args(args))
+    for cls in (StandardOptions, DirectOptions, TypeOptions):
+        view, expected = ours.view_as(cls), beams.view_as(cls)
+        assert ours.view_as(cls) is view  # made once
+        assert {n: getattr(view, n) for n in view._visible_option_list()} == \
+            {n: getattr(expected, n) for n in expected._visible_option_list()}
+    ours.view_as(StandardOptions).streaming = True  # a write through a view reaches the options and every view
+    assert ours.get_all_options()["streaming"] is True and ours.view_as(StandardOptions).streaming is True
+    ours.view_as(DirectOptions).direct_num_workers = 5
+    assert ours.get_all_options()["direct_num_workers"] == 5
+    assert ours.get_all_options(drop_default=True) == {**beams.get_all_options(drop_default=True),
+                                                       "streaming": True, "direct_num_workers": 5}
