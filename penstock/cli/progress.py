@@ -24,6 +24,10 @@ class ConsoleProgress:
         from rich.console import Console
 
         self.console = Console(stderr=True, highlight=False)
+        if not self.console.is_terminal:
+            # In a log (CI, a pod's or an Airflow task's output) a message stays on its line: rich
+            # would break it at 80 columns, mid-sentence, where nothing can unwrap it.
+            self.console.soft_wrap = True
         self.node_ids = node_ids
         self.states: dict[str, str] = dict.fromkeys(node_ids, "WAITING")
         self.started: dict[str, float] = {}

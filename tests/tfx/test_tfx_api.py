@@ -209,7 +209,9 @@ def cond_runs(tmp_path_factory):
     from penstock.metadata.store import MetadataStore
 
     store = MetadataStore(connection.sqlite(str(root / "metadata.db")))
-    runs = sorted(store.list_runs("cond_test"), key=lambda r: r.run_id)
+    # In the order they ran: two runs started in the same second have run ids that sort by their
+    # random suffix; the store numbers its records in creation order.
+    runs = sorted(store.list_runs("cond_test"), key=lambda r: r.context_id)
     return store, [{r.component_id: r for r in store.run_executions(run.run_id)} for run in runs], runs, str(root)
 
 
