@@ -22,16 +22,18 @@ import tempfile
 from typing import Any
 
 DEBIAN_PACKAGES = {"wrk": "wrk=4.1.0-3+b2", "h2load": "nghttp2-client=1.52.0-1+deb12u3"}
-APT_LOCK = "/tmp/penstock-tests-apt.lock"  # the tests' apt lock (tests/servers/apt.py): one installer at a time
 
 
 def available() -> bool:
     """True when both programs are on PATH, after installing them with apt if this is root."""
     missing = [tool for tool in DEBIAN_PACKAGES if shutil.which(tool) is None]
     if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        from tests.servers.apt import apt_lock  # one installer at a time, the tests' own included
+
         packages = [DEBIAN_PACKAGES[tool] for tool in missing]
-        subprocess.run(["flock", APT_LOCK, "apt-get", "install", "-y", "-q", *packages], check=False,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, capture_output=True)
+        with apt_lock():
+            subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=False,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, capture_output=True)
     return all(shutil.which(tool) for tool in DEBIAN_PACKAGES)
 
 

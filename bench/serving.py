@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,12 +224,22 @@ async def rest_worker(port: int, request: bytes, deadline: float, latencies: lis
         writer.close()
 
 
-async def rest_load(port: int, example: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+def rest_body(example: bytes) -> bytes:
+    """The REST request every client sends: one serialized tf.Example in TF Serving's b64 form."""
     import base64
 
-    body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
-    request = (b"POST /v1/models/taxi:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+
+
+def http_request(example: bytes) -> bytes:
+    """The whole keep-alive HTTP/1.1 request of ``rest_body`` (for penstock's own asyncio client)."""
+    body = rest_body(example)
+    return (b"POST /v1/models/taxi:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+async def rest_load(port: int, example: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    request = http_request(example)
     warm: list[float] = []
     await asyncio.gather(*(rest_worker(port, request, time.perf_counter() + 0.5, warm, []) for _ in range(concurrency)))
     latencies: list[float] = []
@@ -305,43 +316,45 @@ def run_loads(port_rest: int, port_grpc: int | None, example: bytes, seconds: fl
             for concurrency in levels:
                 runs.setdefault(f"grpc_c{concurrency}", []).append(
                     asyncio.run(grpc_load(port_grpc, example, concurrency, seconds)))
+    return best_rounds(runs, fmt)
+
+
+def best_rounds(runs: dict[str, list[dict[str, Any]]],
+                describe: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, Any]]:
+    """Per level (``rest_c64``...), the round with the best throughput, every round's throughput
+    kept beside it (the machine is shared: the best round is the one least disturbed); printed."""
     results: dict[str, dict[str, Any]] = {}
     for key, rs in runs.items():
         best = dict(max(rs, key=lambda r: r["requests_per_s"]))
         best["all_rounds_requests_per_s"] = [r["requests_per_s"] for r in rs]
         results[key] = best
         protocol, level = key.split("_c")
-        print(f"  {protocol.upper():<5} c={level:<3} {fmt(best)}", flush=True)
+        print(f"  {protocol.upper():<5} c={level:<3} {describe(best)}", flush=True)
     return results
 
 
 def run_native_loads(port_rest: int, port_grpc: int, example: bytes, seconds: float,
                      levels: tuple[int, ...], rounds: int) -> dict[str, dict[str, Any]]:
     """The same requests from wrk and h2load (bench/native_load.py), best round per level."""
-    import base64
-
     import native_load
 
-    body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+    body = rest_body(example)
     request = predict_request(example).SerializeToString()
     runs: dict[str, list[dict[str, Any]]] = {}
     for _ in range(rounds):
         for concurrency in levels:
             runs.setdefault(f"rest_c{concurrency}", []).append(
                 native_load.rest(port_rest, "/v1/models/taxi:predict", body, concurrency, seconds))
+        for concurrency in levels:
             runs.setdefault(f"grpc_c{concurrency}", []).append(native_load.grpc(
                 port_grpc, "/tensorflow.serving.PredictionService/Predict", request, concurrency, seconds))
-    results: dict[str, dict[str, Any]] = {}
-    for key in sorted(runs, key=lambda k: (k.split("_c")[0], int(k.split("_c")[1]))):
-        best = dict(max(runs[key], key=lambda r: r["requests_per_s"]))
-        best["all_rounds_requests_per_s"] = [r["requests_per_s"] for r in runs[key]]
-        results[key] = best
-        protocol, level = key.split("_c")
+
+    def describe(best: dict[str, Any]) -> str:
         latency = f"p50 {best['p50_ms']:7.3f} ms" if "p50_ms" in best else f"mean {best['mean_ms']:6.3f} ms"
         errors = f"  errors {best['errors']}" if best["errors"] else ""
-        print(f"  {protocol.upper():<5} c={level:<3} {latency}  {best['requests_per_s']:9.1f} req/s{errors}  (C client)",
-              flush=True)
-    return results
+        return f"{latency}  {best['requests_per_s']:9.1f} req/s{errors}  (C client)"
+
+    return best_rounds(runs, describe)
 
 
 # The HTTP stack alone: uvicorn with penstock's protocol and event loop answering a fixed body of
@@ -371,7 +384,6 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), http=OneWriteHttpTools
 
 def bare_http_floor(example: bytes, seconds: float, rounds: int) -> dict[str, Any]:
     """wrk at concurrency 1 against ``_BARE_ASGI`` with the benchmark's request: the REST floor."""
-    import base64
 
     import native_load
 
@@ -388,7 +400,7 @@ def bare_http_floor(example: bytes, seconds: float, rounds: int) -> dict[str, An
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the bare ASGI server did not start") from None
                 time.sleep(0.1)
-        body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
+        body = rest_body(example)
         return max((native_load.rest(port, "/v1/models/taxi:predict", body, 1, seconds) for _ in range(rounds)),
                    key=lambda r: r["requests_per_s"])
     finally:
@@ -433,14 +445,11 @@ def write_config(path: str, base: str, pinned: int | None) -> None:
 
 async def rollback_clients(rest_port: int, grpc_port: int, example: bytes, base: str, config: str,
                            scenario: str) -> dict[str, Any]:
-    import base64
 
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    body = json.dumps({"instances": [{"b64": base64.b64encode(example).decode()}]}).encode()
-    rest_request = (b"POST /v1/models/taxi:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-                    b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    rest_request = http_request(example)
     grpc_request = predict_request(example)
     failures: list[str] = []
     counts = {"requests": 0}
